@@ -1,0 +1,320 @@
+#include "mvcc/store.h"
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "mvcc/errors.h"
+#include "mvcc/test_util.h"
+#include "mvcc/write_txn.h"
+#include "storage/write_batch.h"
+
+namespace tidemark::mvcc {
+namespace {
+
+using testing::Keys;
+using testing::TestStore;
+
+TEST(StoreTest, FreshStoreIsAtRevisionOneWithNoKeys) {
+  TestStore t;
+  EXPECT_EQ(t.store().current_revision(), 1);
+  EXPECT_EQ(t.store().compact_revision(), -1);
+  EXPECT_EQ(t.store().applied_index(), 0u);
+  EXPECT_EQ(t.store().key_count(), 0u);
+  RangeResult r = t.Range(std::string(1, '\0'), std::string(1, '\0'));
+  EXPECT_TRUE(r.kvs.empty());
+  EXPECT_EQ(r.count, 0);
+  EXPECT_EQ(r.revision, 1);
+}
+
+TEST(StoreTest, EachChangingWriteBumpsRevisionByOne) {
+  TestStore t;
+  EXPECT_EQ(t.Put("a", "1"), 2);
+  EXPECT_EQ(t.Put("a", "1"), 3);  // identical value still bumps (etcd)
+  EXPECT_EQ(t.Put("b", "2"), 4);
+  EXPECT_EQ(t.Delete("a"), 5);
+  EXPECT_EQ(t.store().applied_index(), 4u);
+}
+
+TEST(StoreTest, NoOpDeleteKeepsRevisionButAdvancesAppliedIndex) {
+  TestStore t;
+  t.Put("a", "1");
+  const uint64_t before = t.store().applied_index();
+  auto txn = t.store().BeginWrite();
+  auto deleted = txn->DeleteRange("zzz", {});
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_TRUE(deleted->empty());
+  EXPECT_FALSE(txn->changed());
+  std::vector<Event> events;
+  const uint64_t index = t.NextIndex();
+  ASSERT_TRUE(txn->Commit(index, &events).ok());
+  txn.reset();
+  EXPECT_TRUE(events.empty());
+  EXPECT_EQ(t.store().current_revision(), 2);
+  EXPECT_EQ(index, before + 1);
+  EXPECT_EQ(t.store().applied_index(), index);
+  // Deleting an already-deleted key is a no-op too.
+  t.Delete("a");
+  EXPECT_EQ(t.Delete("a"), 3);
+}
+
+TEST(StoreTest, VersionsAndCreateRevisionAcrossPutDeleteReput) {
+  TestStore t;
+  t.Put("k", "v1");  // rev 2
+  t.Put("k", "v2");  // rev 3
+  auto kv = t.Get("k");
+  ASSERT_TRUE(kv);
+  EXPECT_EQ(kv->create_revision, 2);
+  EXPECT_EQ(kv->mod_revision, 3);
+  EXPECT_EQ(kv->version, 2);
+  EXPECT_EQ(kv->value, "v2");
+  t.Delete("k");  // rev 4
+  EXPECT_FALSE(t.Get("k"));
+  t.Put("k", "v3");  // rev 5: a new life
+  kv = t.Get("k");
+  ASSERT_TRUE(kv);
+  EXPECT_EQ(kv->create_revision, 5);
+  EXPECT_EQ(kv->mod_revision, 5);
+  EXPECT_EQ(kv->version, 1);
+  // Historical reads see every earlier state, including the tombstone.
+  EXPECT_EQ(t.Get("k", 2)->value, "v1");
+  EXPECT_EQ(t.Get("k", 3)->version, 2);
+  EXPECT_FALSE(t.Get("k", 4));
+  EXPECT_FALSE(t.Get("k", 1));
+}
+
+TEST(StoreTest, PutReturnsPreviousAndDeleteReturnsDeleted) {
+  TestStore t;
+  auto txn = t.store().BeginWrite();
+  auto prev = txn->Put("a", "1", 0);
+  ASSERT_TRUE(prev.ok());
+  EXPECT_FALSE(*prev);
+  ASSERT_TRUE(txn->Commit(1, nullptr).ok());
+  txn = t.store().BeginWrite();
+  prev = txn->Put("a", "2", 0);
+  ASSERT_TRUE(prev.ok() && *prev);
+  EXPECT_EQ((*prev)->value, "1");
+  EXPECT_EQ((*prev)->mod_revision, 2);
+  ASSERT_TRUE(txn->Put("b", "3", 0).ok());
+  auto deleted = txn->DeleteRange("a", "c");
+  ASSERT_TRUE(deleted.ok());
+  ASSERT_EQ(deleted->size(), 2u);
+  EXPECT_EQ((*deleted)[0].value, "2");  // the txn's own put
+  EXPECT_EQ((*deleted)[1].key, "b");
+  ASSERT_TRUE(txn->Commit(2, nullptr).ok());
+  txn.reset();
+  EXPECT_EQ(t.Range("a", "c").count, 0);
+  EXPECT_EQ(t.store().key_count(), 0u);
+  EXPECT_EQ(t.Get("a", 2)->value, "1");
+}
+
+TEST(StoreTest, EmptyKeyPutIsInvalid) {
+  TestStore t;
+  auto txn = t.store().BeginWrite();
+  EXPECT_EQ(txn->Put("", "v", 0).status().code(), Code::kInvalidArgument);
+}
+
+TEST(StoreTest, WriteTxnSeesItsOwnWrites) {
+  TestStore t;
+  t.Put("a", "old");
+  t.Put("c", "c");
+  auto txn = t.store().BeginWrite();
+  ASSERT_TRUE(txn->Put("a", "new", 0).ok());
+  ASSERT_TRUE(txn->Put("b", "b", 0).ok());
+  ASSERT_TRUE(txn->DeleteRange("c", {}).ok());
+
+  RangeRequest all;
+  all.key = "a";
+  all.range_end = "z";
+  auto r = txn->Range(all);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(Keys(*r), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(r->kvs[0].value, "new");
+  EXPECT_EQ(r->kvs[0].version, 2);
+  EXPECT_EQ(r->kvs[1].create_revision, 4);
+  EXPECT_EQ(r->count, 2);
+  EXPECT_EQ(r->revision, 4);  // the txn's revision once it changed something
+
+  all.count_only = true;
+  EXPECT_EQ(txn->Range(all)->count, 2);
+  all.count_only = false;
+  all.revision = 3;  // the committed state
+  r = txn->Range(all);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(Keys(*r), (std::vector<std::string>{"a", "c"}));
+  all.revision = 5;
+  EXPECT_TRUE(IsFutureRev(txn->Range(all).status()));
+
+  auto g = txn->Get("c");
+  ASSERT_TRUE(g.ok());
+  EXPECT_FALSE(*g);
+  // Re-put of a key deleted in the same txn starts a new life.
+  auto p = txn->Put("c", "again", 0);
+  ASSERT_TRUE(p.ok());
+  EXPECT_FALSE(*p);
+  EXPECT_EQ((*txn->Get("c"))->version, 1);
+
+  // Nothing is visible outside before Commit.
+  EXPECT_EQ(t.Range("a", "z").count, 2);
+  ASSERT_TRUE(txn->Commit(10, nullptr).ok());
+  txn.reset();
+  EXPECT_EQ(Keys(t.Range("a", "z")), (std::vector<std::string>{"a", "b", "c"}));
+}
+
+TEST(StoreTest, AllWritesOfOneTxnShareOneRevision) {
+  TestStore t;
+  t.Put("x", "1");
+  auto txn = t.store().BeginWrite();
+  EXPECT_EQ(txn->revision(), 3);
+  ASSERT_TRUE(txn->Put("a", "1", 0).ok());
+  ASSERT_TRUE(txn->Put("b", "2", 0).ok());
+  ASSERT_TRUE(txn->DeleteRange("x", {}).ok());
+  std::vector<Event> events;
+  ASSERT_TRUE(txn->Commit(5, &events).ok());
+  txn.reset();
+  EXPECT_EQ(t.store().current_revision(), 3);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].type, EventType::kPut);
+  EXPECT_EQ(events[0].kv.key, "a");
+  EXPECT_EQ(events[1].kv.key, "b");
+  EXPECT_EQ(events[2].type, EventType::kDelete);
+  EXPECT_EQ(events[2].kv.key, "x");
+  for (const auto& e : events) EXPECT_EQ(e.kv.mod_revision, 3);
+  EXPECT_EQ(events[2].kv.value, "");       // DELETE kv: key + mod_revision only
+  EXPECT_EQ(events[2].kv.version, 0);
+  ASSERT_TRUE(events[2].prev_kv);
+  EXPECT_EQ(events[2].prev_kv->value, "1");
+  EXPECT_FALSE(events[0].prev_kv);
+}
+
+TEST(StoreTest, UncommittedTxnIsDiscarded) {
+  TestStore t;
+  {
+    auto txn = t.store().BeginWrite();
+    ASSERT_TRUE(txn->Put("a", "1", 0).ok());
+  }
+  EXPECT_EQ(t.store().current_revision(), 1);
+  EXPECT_FALSE(t.Get("a"));
+  EXPECT_EQ(t.Put("a", "2"), 2);
+}
+
+TEST(StoreTest, LeaseIsStoredAndPutWithoutLeaseDetaches) {
+  TestStore t;
+  t.Put("a", "1", 42);
+  EXPECT_EQ(t.Get("a")->lease, 42);
+  t.Put("a", "2", 0);
+  EXPECT_EQ(t.Get("a")->lease, 0);
+}
+
+TEST(StoreTest, OtherModulesWriteInTheSameBatch) {
+  TestStore t;
+  auto lease_cf = t.engine().FindColumnFamily("default");
+  ASSERT_TRUE(lease_cf.ok());
+  auto txn = t.store().BeginWrite();
+  ASSERT_TRUE(txn->Put("a", "1", 7).ok());
+  txn->batch().Put(*lease_cf, "lease/7", "a");
+  ASSERT_TRUE(txn->Commit(1, nullptr).ok());
+  txn.reset();
+  t.CrashAndReopen();  // nothing flushed: both are gone together
+  EXPECT_FALSE(t.Get("a"));
+  EXPECT_FALSE(*t.engine().Get(*lease_cf, "lease/7"));
+  EXPECT_EQ(t.store().applied_index(), 0u);
+}
+
+TEST(StoreTest, ReopenPreservesEverything) {
+  for (bool in_memory : {true, false}) {
+    SCOPED_TRACE(in_memory ? "memenv" : "posix");
+    TestStore t({}, in_memory);
+    t.Put("a", "1");
+    t.Put("b", "2", 9);
+    t.Put("a", "3");
+    t.Delete("b");
+    t.Put(std::string("n\0l", 3), "nul");
+    const uint64_t applied = t.store().applied_index();
+    t.Reopen();
+    EXPECT_EQ(t.store().current_revision(), 6);
+    EXPECT_EQ(t.store().applied_index(), applied);
+    EXPECT_EQ(t.store().durable_applied_index(), applied);
+    EXPECT_EQ(t.store().key_count(), 2u);
+    EXPECT_EQ(t.Get("a")->value, "3");
+    EXPECT_EQ(t.Get("a")->version, 2);
+    EXPECT_EQ(t.Get("b", 3)->lease, 9);
+    EXPECT_FALSE(t.Get("b"));
+    EXPECT_EQ(t.Get(std::string("n\0l", 3))->value, "nul");
+    EXPECT_EQ(t.Put("c", "4"), 7);
+  }
+}
+
+TEST(StoreTest, CrashKeepsFlushedPrefixWithMatchingAppliedIndex) {
+  TestStore t;
+  t.Put("a", "1");
+  t.Put("b", "2");
+  ASSERT_TRUE(t.engine().Flush().ok());
+  const uint64_t flushed = t.store().applied_index();
+  EXPECT_EQ(t.store().durable_applied_index(), flushed);
+  t.Put("c", "3");
+  t.Delete("a");
+  EXPECT_EQ(t.store().durable_applied_index(), flushed);
+  t.CrashAndReopen();
+  EXPECT_EQ(t.store().applied_index(), flushed);
+  EXPECT_EQ(t.store().current_revision(), 3);
+  EXPECT_EQ(t.store().key_count(), 2u);
+  EXPECT_EQ(Keys(t.Range("a", "z")), (std::vector<std::string>{"a", "b"}));
+  // Replaying the lost entries gives the same revisions again.
+  EXPECT_EQ(t.Put("c", "3"), 4);
+  EXPECT_EQ(t.Delete("a"), 5);
+}
+
+TEST(StoreTest, KeyCountTracksLiveKeys) {
+  TestStore t;
+  t.Put("a", "1");
+  t.Put("b", "1");
+  t.Put("a", "2");
+  EXPECT_EQ(t.store().key_count(), 2u);
+  t.Delete("a", "z");
+  EXPECT_EQ(t.store().key_count(), 0u);
+  t.Put("a", "3");
+  EXPECT_EQ(t.store().key_count(), 1u);
+}
+
+// Readers run concurrently with the writer and must never observe a
+// half-applied revision: every txn writes "a" and "b" with the same value.
+TEST(StoreTest, ConcurrentReadersSeeWholeRevisions) {
+  TestStore t;
+  t.Put("a", "0");
+  t.Put("b", "0");
+  std::atomic<bool> stop{false};
+  std::atomic<int> reads{0};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 2; ++r) {
+    readers.emplace_back([&] {
+      while (!stop.load()) {
+        RangeRequest req;
+        req.key = "a";
+        req.range_end = "c";
+        auto res = t.store().Range(req);
+        ASSERT_TRUE(res.ok());
+        ASSERT_EQ(res->kvs.size(), 2u);
+        ASSERT_EQ(res->kvs[0].value, res->kvs[1].value);
+        ASSERT_EQ(res->kvs[0].mod_revision, res->kvs[1].mod_revision);
+        ASSERT_LE(res->kvs[0].mod_revision, res->revision);
+        reads.fetch_add(1);
+      }
+    });
+  }
+  for (int i = 1; i <= 500; ++i) {
+    auto txn = t.store().BeginWrite();
+    ASSERT_TRUE(txn->Put("a", std::to_string(i), 0).ok());
+    ASSERT_TRUE(txn->Put("b", std::to_string(i), 0).ok());
+    ASSERT_TRUE(txn->Commit(t.NextIndex(), nullptr).ok());
+  }
+  stop = true;
+  for (auto& th : readers) th.join();
+  EXPECT_GT(reads.load(), 0);
+}
+
+}  // namespace
+}  // namespace tidemark::mvcc

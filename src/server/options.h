@@ -1,0 +1,32 @@
+#pragma once
+// Server configuration. Flag names follow etcd's where the concept exists
+// (docs/operations.md lists them all).
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tidemark::server {
+
+struct ServerOptions {
+  std::string name = "default";
+  std::string data_dir;  // default: "<name>.tidemark" in the working directory
+  std::vector<std::string> listen_client_urls = {"http://127.0.0.1:2379"};
+  std::vector<std::string> advertise_client_urls;  // default: the listen URLs
+  std::vector<std::string> initial_advertise_peer_urls = {"http://localhost:2380"};
+  int64_t quota_backend_bytes = 0;  // 0 = etcd's default, 2 GiB
+  std::string auto_compaction_mode = "periodic";  // periodic | revision
+  std::string auto_compaction_retention = "0";     // 0 = off
+  int64_t max_request_bytes = 1572864;  // 1.5 MiB
+  int max_txn_ops = 128;
+  std::string log_level = "info";
+  int64_t wal_segment_bytes = 64LL << 20;
+  // Apply backlog above which writes are refused ("too many requests").
+  uint64_t max_pending_proposals = 5000;
+};
+
+inline constexpr int64_t kDefaultQuotaBytes = 2LL << 30;
+inline constexpr char kEtcdVersion[] = "3.4.23";
+inline constexpr char kEtcdClusterVersion[] = "3.4.0";
+
+}  // namespace tidemark::server

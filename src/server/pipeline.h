@@ -1,0 +1,115 @@
+#pragma once
+// The commit pipeline (docs/design/pipeline.md):
+//
+//   Propose() (any thread) -> queue -> "wal-writer": assign indexes, append
+//   the whole batch, ONE fdatasync -> "apply": in index order, one storage
+//   batch per entry (data + applied index), then complete the proposal.
+//
+// A proposal is acknowledged (its Done runs) only after its WAL entry is
+// durable AND applied, so an acknowledged write survives any crash: on
+// restart Recover() replays the WAL from the storage's applied index + 1.
+//
+// Failure policy: a failed WAL append/fsync or a storage error in apply is
+// fail-stop (logged, process aborts); never retried.
+//
+// Threads: Propose/applied_index/pending are thread-safe. Done callbacks run
+// on the apply thread and must not block. Start/Stop by the owner.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "apply/applier.h"
+#include "base/clock.h"
+#include "base/status.h"
+#include "mvcc/types.h"
+#include "server/metrics.h"
+#include "wal/wal.h"
+
+#include "tidemark/internal.pb.h"
+
+namespace tidemark::server {
+
+class Pipeline {
+ public:
+  // Runs on the apply thread once the entry is applied. `resp` is valid only
+  // during the call (the callee may Swap its contents out).
+  using Done = std::function<void(const Status& status, internal::InternalResponse* resp)>;
+  // Observer of every applied entry's events (watch hub, later the archiver).
+  using AppliedHook = std::function<void(uint64_t index, const std::vector<mvcc::Event>& events)>;
+
+  struct Options {
+    size_t max_batch_entries = 4096;
+    // Release WAL segments (after a storage flush) every this many entries.
+    uint64_t release_every_entries = 100000;
+  };
+
+  Pipeline(wal::Wal* wal, apply::Applier* applier, Metrics* metrics, Clock* clock,
+           Options options);
+  ~Pipeline();
+
+  // Replays WAL entries after the storage's applied index. Call before Start().
+  Status Recover();
+  void Start();
+  // Completes everything queued, then stops both threads. Later proposals
+  // fail with "etcdserver: server stopped".
+  void Stop();
+
+  void Propose(internal::InternalRequest req, Done done);
+
+  uint64_t applied_index() const { return applied_.load(std::memory_order_acquire); }
+  uint64_t committed_index() const { return committed_.load(std::memory_order_acquire); }
+  // Proposals accepted but not yet applied (etcd: committed - applied).
+  uint64_t pending() const { return pending_.load(std::memory_order_relaxed); }
+
+  void set_applied_hook(AppliedHook hook) { applied_hook_ = std::move(hook); }
+
+ private:
+  struct Proposal {
+    internal::InternalRequest req;
+    std::string payload;
+    Done done;
+    uint64_t index = 0;
+  };
+  using Batch = std::vector<Proposal>;
+
+  void WriterLoop();
+  void ApplyLoop();
+  void ApplyOne(uint64_t index, const internal::InternalRequest& req, const Done* done);
+  void MaybeReleaseWal();
+
+  wal::Wal* wal_;
+  apply::Applier* applier_;
+  Metrics* metrics_;
+  Clock* clock_;
+  Options options_;
+  AppliedHook applied_hook_;
+
+  std::mutex in_mu_;
+  std::condition_variable in_cv_;
+  std::deque<Proposal> in_;  // guarded by in_mu_
+  bool stopping_ = false;    // guarded by in_mu_
+
+  std::mutex apply_mu_;
+  std::condition_variable apply_cv_;
+  std::deque<Batch> to_apply_;  // guarded by apply_mu_
+  bool writer_done_ = false;    // guarded by apply_mu_
+
+  std::atomic<uint64_t> committed_{0};
+  std::atomic<uint64_t> applied_{0};
+  std::atomic<uint64_t> pending_{0};
+  std::atomic<uint64_t> release_before_{0};
+  uint64_t last_release_check_ = 0;  // apply thread
+  std::thread writer_;
+  std::thread applier_thread_;
+  bool started_ = false;
+};
+
+}  // namespace tidemark::server

@@ -1,0 +1,19 @@
+#pragma once
+// Factories for the gRPC services (etcdserverpb.KV, Maintenance, Cluster),
+// all on gRPC's callback API: handlers validate and either answer at once
+// (reads) or hand the request to the commit pipeline and finish the reactor
+// from the apply thread. Handlers never block on I/O.
+
+#include <memory>
+
+#include <grpcpp/impl/codegen/service_type.h>
+
+namespace tidemark::server {
+
+struct Core;
+
+std::unique_ptr<grpc::Service> NewKvService(Core* core);
+std::unique_ptr<grpc::Service> NewMaintenanceService(Core* core);
+std::unique_ptr<grpc::Service> NewClusterService(Core* core);
+
+}  // namespace tidemark::server
