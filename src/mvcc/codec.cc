@@ -24,13 +24,15 @@ void PutBE32(std::string* dst, uint32_t v) {
 
 uint64_t GetBE64(const char* p) {
   uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  for (int i = 0; i < 8; ++i)
+    v = (v << 8) | static_cast<uint8_t>(p[i]);
   return v;
 }
 
 uint32_t GetBE32(const char* p) {
   uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  for (int i = 0; i < 4; ++i)
+    v = (v << 8) | static_cast<uint8_t>(p[i]);
   return v;
 }
 
@@ -46,7 +48,8 @@ bool GetVarint64(std::string_view* in, uint64_t* v) {
   uint64_t result = 0;
   for (int shift = 0, i = 0; shift <= 63 && i < static_cast<int>(in->size()); shift += 7, ++i) {
     uint64_t byte = static_cast<uint8_t>((*in)[i]);
-    if (shift == 63 && byte > 1) return false;  // would overflow 64 bits
+    if (shift == 63 && byte > 1)
+      return false;  // would overflow 64 bits
     result |= (byte & 0x7f) << shift;
     if ((byte & 0x80) == 0) {
       in->remove_prefix(i + 1);
@@ -62,7 +65,8 @@ bool GetVarint64(std::string_view* in, uint64_t* v) {
 void AppendEscaped(std::string* dst, std::string_view user_key) {
   for (char c : user_key) {
     dst->push_back(c);
-    if (c == '\x00') dst->push_back('\xff');
+    if (c == '\x00')
+      dst->push_back('\xff');
   }
 }
 
@@ -134,13 +138,18 @@ std::string EncodeLive(const KeyValue& kv) {
   return out;
 }
 
-std::string EncodeTombstone() { return std::string(1, static_cast<char>(kRecordTombstone)); }
+std::string EncodeTombstone() {
+  return std::string(1, static_cast<char>(kRecordTombstone));
+}
 
 Result<bool> IsTombstone(std::string_view record) {
-  if (record.empty()) return CorruptionError("mvcc: empty kv record");
+  if (record.empty())
+    return CorruptionError("mvcc: empty kv record");
   auto kind = static_cast<uint8_t>(record[0]);
-  if (kind == kRecordLive) return false;
-  if (kind == kRecordTombstone) return true;
+  if (kind == kRecordLive)
+    return false;
+  if (kind == kRecordTombstone)
+    return true;
   return CorruptionError(fmt::format("mvcc: unknown kv record kind 0x{:02x}", kind));
 }
 
@@ -183,6 +192,15 @@ std::string HistoryValue(EventType type, std::string_view user_key) {
   return out;
 }
 
+std::string HistoryInlinePutValue(const KeyValue& kv) {
+  std::string out;
+  out.push_back(static_cast<char>(kHistoryInlinePut));
+  PutVarint64(&out, kv.key.size());
+  out.append(kv.key);
+  out.append(EncodeLive(kv));
+  return out;
+}
+
 Result<HistoryEntry> DecodeHistory(std::string_view raw_key, std::string_view raw_value) {
   if (raw_key.size() != 12 || raw_value.empty()) {
     return CorruptionError(fmt::format("mvcc: malformed history entry {}", EscapeForLog(raw_key)));
@@ -195,6 +213,21 @@ Result<HistoryEntry> DecodeHistory(std::string_view raw_key, std::string_view ra
     e.type = EventType::kPut;
   } else if (kind == kHistoryDelete) {
     e.type = EventType::kDelete;
+  } else if (kind == kHistoryInlinePut) {
+    std::string_view in = raw_value.substr(1);
+    uint64_t key_len = 0;
+    if (!GetVarint64(&in, &key_len) || key_len > in.size()) {
+      return CorruptionError(
+          fmt::format("mvcc: bad inline history put at revision {}", e.revision));
+    }
+    KeyValue kv;
+    kv.key.assign(in.data(), key_len);
+    kv.mod_revision = e.revision;
+    TM_RETURN_IF_ERROR(DecodeLive(in.substr(key_len), /*skip_value=*/false, &kv));
+    e.type = EventType::kPut;
+    e.key = kv.key;
+    e.inline_kv = std::move(kv);
+    return e;
   } else {
     return CorruptionError(
         fmt::format("mvcc: unknown history kind 0x{:02x} at revision {}", kind, e.revision));

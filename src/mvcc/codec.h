@@ -16,6 +16,7 @@
 // Thread safety: pure functions.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -78,25 +79,32 @@ Status DecodeLive(std::string_view record, bool skip_value, KeyValue* kv);
 
 inline constexpr uint8_t kHistoryPut = 0x01;
 inline constexpr uint8_t kHistoryDelete = 0x02;
+// A put whose kv entry was overwritten later in the same txn (the same key
+// written twice at one revision): the version travels inline.
+inline constexpr uint8_t kHistoryInlinePut = 0x03;
 
 std::string HistoryKey(int64_t revision, uint32_t sub);
+// 0x01|0x02 user_key
 std::string HistoryValue(EventType type, std::string_view user_key);
+// 0x03 varint(len(key)) key live-record (EncodeLive(kv))
+std::string HistoryInlinePutValue(const KeyValue& kv);
 struct HistoryEntry {
   int64_t revision = 0;
   uint32_t sub = 0;
   EventType type = EventType::kPut;
   std::string key;
+  std::optional<KeyValue> inline_kv;  // set for kHistoryInlinePut
 };
 Result<HistoryEntry> DecodeHistory(std::string_view raw_key, std::string_view raw_value);
 
 // ---- meta CF ---------------------------------------------------------------
 
-inline constexpr char kMetaFormat[] = "mvcc/format";                // BE32 format version
-inline constexpr char kMetaAppliedIndex[] = "mvcc/applied_index";   // BE64
-inline constexpr char kMetaCurrentRev[] = "mvcc/current_revision";  // BE64
-inline constexpr char kMetaCompactRev[] = "mvcc/compact_revision";  // BE64 (scheduled)
-inline constexpr char kMetaCompactDone[] = "mvcc/compact_finished"; // BE64 (physically done)
-inline constexpr char kMetaKeyCount[] = "mvcc/key_count";           // BE64 live keys
+inline constexpr char kMetaFormat[] = "mvcc/format";                 // BE32 format version
+inline constexpr char kMetaAppliedIndex[] = "mvcc/applied_index";    // BE64
+inline constexpr char kMetaCurrentRev[] = "mvcc/current_revision";   // BE64
+inline constexpr char kMetaCompactRev[] = "mvcc/compact_revision";   // BE64 (scheduled)
+inline constexpr char kMetaCompactDone[] = "mvcc/compact_finished";  // BE64 (physically done)
+inline constexpr char kMetaKeyCount[] = "mvcc/key_count";            // BE64 live keys
 inline constexpr uint32_t kFormatVersion = 1;
 
 std::string EncodeU64(uint64_t v);

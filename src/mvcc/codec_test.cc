@@ -7,18 +7,18 @@
 
 #include <gtest/gtest.h>
 
-#include "mvcc/crc32c.h"
-
 namespace tidemark::mvcc::codec {
 namespace {
 
-std::string S(std::string_view s) { return std::string(s); }
+std::string S(std::string_view s) {
+  return std::string(s);
+}
 
 TEST(CodecTest, KvKeyLayoutIsByteExact) {
   // "a\0b" at revision 2: 61 00 ff 62 | 00 01 | ~2 big-endian.
   std::string k = KvKey(std::string_view("a\0b", 3), 2);
-  const unsigned char want[] = {0x61, 0x00, 0xff, 0x62, 0x00, 0x01, 0xff, 0xff,
-                                0xff, 0xff, 0xff, 0xff, 0xff, 0xfd};
+  const unsigned char want[] = {0x61, 0x00, 0xff, 0x62, 0x00, 0x01, 0xff,
+                                0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfd};
   ASSERT_EQ(k.size(), sizeof(want));
   EXPECT_EQ(k, std::string(reinterpret_cast<const char*>(want), sizeof(want)));
 }
@@ -38,10 +38,12 @@ TEST(CodecTest, KvKeysSortByUserKeyThenNewestFirst) {
   ASSERT_TRUE(std::is_sorted(users.begin(), users.end()));
   std::vector<std::pair<std::string, int64_t>> expected;
   for (const auto& u : users) {
-    for (int64_t rev : {1000000000000LL, 300LL, 2LL, 1LL}) expected.emplace_back(u, rev);
+    for (int64_t rev : {1000000000000LL, 300LL, 2LL, 1LL})
+      expected.emplace_back(u, rev);
   }
   std::vector<std::string> encoded;
-  for (const auto& [u, rev] : expected) encoded.push_back(KvKey(u, rev));
+  for (const auto& [u, rev] : expected)
+    encoded.push_back(KvKey(u, rev));
   std::vector<std::string> shuffled = encoded;
   std::mt19937 rng(7);
   std::shuffle(shuffled.begin(), shuffled.end(), rng);
@@ -64,8 +66,8 @@ TEST(CodecTest, KvKeysSortByUserKeyThenNewestFirst) {
 }
 
 TEST(CodecTest, EscapedBoundAdmitsExactlyKeysBelowRangeEnd) {
-  std::vector<std::string> keys = {S("a"), std::string("a\0", 2), S("a\x01"), S("ab"), S("b"),
-                                   std::string("b\0", 2)};
+  std::vector<std::string> keys = {S("a"), std::string("a\0", 2), S("a\x01"), S("ab"),
+                                   S("b"), std::string("b\0", 2)};
   for (const auto& end : keys) {
     std::string bound = EscapedBound(end);
     for (const auto& k : keys) {
@@ -138,16 +140,6 @@ TEST(CodecTest, VarintEdgeCases) {
   std::string_view overlong("\xff\xff\xff\xff\xff\xff\xff\xff\xff\x7f", 10);
   uint64_t out = 0;
   EXPECT_FALSE(GetVarint64(&overlong, &out));
-}
-
-TEST(CodecTest, Crc32cKnownValue) {
-  Crc32c c;
-  c.Update("123456789");
-  EXPECT_EQ(c.value(), 0xE3069283u);
-  Crc32c split;
-  split.Update("1234");
-  split.Update("56789");
-  EXPECT_EQ(split.value(), 0xE3069283u);
 }
 
 }  // namespace

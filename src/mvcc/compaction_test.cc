@@ -57,18 +57,18 @@ TEST(CompactionTest, CompactRevisionIsAtomicWithAppliedIndex) {
 
 TEST(CompactionTest, KeepsNewestVersionOfLiveKeysAndDropsDeletedKeys) {
   TestStore t;
-  t.Put("a", "1");   // 2
-  t.Put("a", "2");   // 3
-  t.Put("a", "3");   // 4
-  t.Put("b", "1");   // 5
-  t.Delete("b");     // 6
-  t.Put("c", "1");   // 7
-  t.Delete("c");     // 8
-  t.Put("c", "2");   // 9
-  t.Put("d", "1");   // 10
-  t.Put("a", "4");   // 11
-  t.Put("e", "1");   // 12
-  t.Delete("e");     // 13
+  t.Put("a", "1");  // 2
+  t.Put("a", "2");  // 3
+  t.Put("a", "3");  // 4
+  t.Put("b", "1");  // 5
+  t.Delete("b");    // 6
+  t.Put("c", "1");  // 7
+  t.Delete("c");    // 8
+  t.Put("c", "2");  // 9
+  t.Put("d", "1");  // 10
+  t.Put("a", "4");  // 11
+  t.Put("e", "1");  // 12
+  t.Delete("e");    // 13
   const size_t history_before = t.RawHistoryEntries();
   EXPECT_EQ(history_before, 12u);
   ASSERT_TRUE(t.store().Compact(10, t.NextIndex()).ok());
@@ -80,7 +80,7 @@ TEST(CompactionTest, KeepsNewestVersionOfLiveKeysAndDropsDeletedKeys) {
   EXPECT_EQ(t.RawVersions("c"), (Raw{{9, false}}));
   EXPECT_EQ(t.RawVersions("d"), (Raw{{10, false}}));
   EXPECT_EQ(t.RawVersions("e"), (Raw{{13, true}, {12, false}}));  // above C: untouched
-  EXPECT_EQ(t.RawHistoryEntries(), 4u);  // revisions 10..13 remain
+  EXPECT_EQ(t.RawHistoryEntries(), 4u);                           // revisions 10..13 remain
 
   EXPECT_EQ(t.Get("a", 10)->value, "3");
   EXPECT_EQ(t.Get("a", 10)->version, 3);
@@ -107,7 +107,8 @@ TEST(CompactionTest, ReadsBelowCompactFailAtOnceEvenBeforePhysicalRemoval) {
   StoreOptions no_compactor;
   no_compactor.run_compactor = false;
   TestStore t(no_compactor);
-  for (int i = 0; i < 5; ++i) t.Put("k", std::to_string(i));  // 2..6
+  for (int i = 0; i < 5; ++i)
+    t.Put("k", std::to_string(i));  // 2..6
   ASSERT_TRUE(t.store().Compact(4, t.NextIndex()).ok());
   RangeRequest r;
   r.key = "k";
@@ -148,7 +149,8 @@ TEST(CompactionTest, ReadsAndWritesDuringCompaction) {
   const int64_t current = t.store().current_revision();
   const int64_t compact_at = current - 5;
   std::vector<RangeResult> expected;
-  for (int64_t rev = compact_at; rev <= current; ++rev) expected.push_back(t.Range("key", "kez", rev));
+  for (int64_t rev = compact_at; rev <= current; ++rev)
+    expected.push_back(t.Range("key", "kez", rev));
 
   ASSERT_TRUE(t.store().Compact(compact_at, t.NextIndex()).ok());
   std::atomic<bool> stop{false};
@@ -251,7 +253,8 @@ TEST(CompactionTest, CrashMidCompactionFinishesAfterReopen) {
 
 TEST(CompactionTest, SuccessiveCompactions) {
   TestStore t;
-  for (int i = 0; i < 30; ++i) t.Put("k" + std::to_string(i % 3), std::to_string(i));
+  for (int i = 0; i < 30; ++i)
+    t.Put("k" + std::to_string(i % 3), std::to_string(i));
   for (int64_t c : {5, 9, 20, 31}) {
     ASSERT_TRUE(t.store().Compact(c, t.NextIndex()).ok());
   }

@@ -31,8 +31,7 @@ class Compactor {
  public:
   // `finished`: the compact revision already physically done (from meta; -1
   // if none). `halt_after_batches` < 0: never halt (testing hook).
-  Compactor(storage::Engine* engine, size_t batch_limit, int64_t finished,
-            int halt_after_batches);
+  Compactor(storage::Engine* engine, size_t batch_limit, int64_t finished, int halt_after_batches);
   ~Compactor();  // Stop()
 
   // Starts the thread (idempotent).
@@ -59,11 +58,11 @@ class Compactor {
 
   mutable std::mutex mu_;
   std::condition_variable_any cv_;
-  int64_t target_;             // guarded by mu_
-  int64_t finished_;           // guarded by mu_
-  Status error_;               // guarded by mu_: last pass failure
-  bool running_ = false;       // guarded by mu_
-  bool halted_ = false;        // guarded by mu_
+  int64_t target_;        // guarded by mu_
+  int64_t finished_;      // guarded by mu_
+  Status error_;          // guarded by mu_: last pass failure
+  bool running_ = false;  // guarded by mu_
+  bool halted_ = false;   // guarded by mu_
   std::jthread thread_;
 };
 

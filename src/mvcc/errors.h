@@ -10,8 +10,12 @@ namespace tidemark::mvcc {
 inline constexpr char kErrCompacted[] = "mvcc: required revision has been compacted";
 inline constexpr char kErrFutureRev[] = "mvcc: required revision is a future revision";
 
-inline Status CompactedError() { return OutOfRangeError(kErrCompacted); }
-inline Status FutureRevError() { return OutOfRangeError(kErrFutureRev); }
+inline Status CompactedError() {
+  return OutOfRangeError(kErrCompacted);
+}
+inline Status FutureRevError() {
+  return OutOfRangeError(kErrFutureRev);
+}
 
 inline bool IsCompacted(const Status& s) {
   return s.code() == Code::kOutOfRange && s.message() == kErrCompacted;

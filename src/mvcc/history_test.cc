@@ -60,12 +60,48 @@ TEST(EventsTest, EventsCarryKvAndPrevKv) {
   EXPECT_EQ(*read, live);
 }
 
+// etcd's API forbids writing one key twice in a txn, but mvcc supports it:
+// the history keeps every event and Events() agrees with Commit().
+TEST(EventsTest, SameKeyWrittenTwiceInOneTxn) {
+  TestStore t;
+  t.Put("a", "old");  // 2
+  std::vector<Event> live;
+  {
+    auto txn = t.store().BeginWrite();  // 3
+    ASSERT_TRUE(txn->Put("a", "first", 0).ok());
+    ASSERT_TRUE(txn->Put("a", "second", 0).ok());
+    ASSERT_TRUE(txn->DeleteRange("a", {}).ok());
+    ASSERT_TRUE(txn->Put("a", "reborn", 0).ok());
+    ASSERT_TRUE(txn->Put("b", "b1", 0).ok());
+    ASSERT_TRUE(txn->DeleteRange("b", {}).ok());
+    ASSERT_TRUE(txn->Commit(t.NextIndex(), &live).ok());
+  }
+  ASSERT_EQ(live.size(), 6u);
+  EXPECT_EQ(live[0].kv, (KeyValue{"a", 2, 3, 2, "first", 0}));
+  EXPECT_EQ(live[1].kv, (KeyValue{"a", 2, 3, 3, "second", 0}));
+  ASSERT_TRUE(live[1].prev_kv);
+  EXPECT_EQ(live[1].prev_kv->value, "old");  // etcd watch rule: version at rev - 1
+  EXPECT_EQ(live[2].type, EventType::kDelete);
+  EXPECT_EQ(live[2].prev_kv->value, "old");
+  EXPECT_EQ(live[3].kv, (KeyValue{"a", 3, 3, 1, "reborn", 0}));
+  EXPECT_FALSE(live[3].prev_kv);  // a creation
+  EXPECT_FALSE(live[5].prev_kv);  // b did not exist before this txn
+  auto read = t.store().Events(3, 3, 0);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(*read, live);
+  EXPECT_EQ(t.Get("a")->value, "reborn");
+  EXPECT_FALSE(t.Get("b"));
+  EXPECT_EQ(t.store().key_count(), 1u);
+}
+
 TEST(EventsTest, RangesMaxAndCompaction) {
   TestStore t;
-  for (int i = 0; i < 5; ++i) t.Put("k", std::to_string(i));  // 2..6
+  for (int i = 0; i < 5; ++i)
+    t.Put("k", std::to_string(i));  // 2..6
   {
     auto txn = t.store().BeginWrite();  // 7: three events
-    for (std::string k : {"x", "y", "z"}) ASSERT_TRUE(txn->Put(k, "v", 0).ok());
+    for (std::string k : {"x", "y", "z"})
+      ASSERT_TRUE(txn->Put(k, "v", 0).ok());
     ASSERT_TRUE(txn->Commit(t.NextIndex(), nullptr).ok());
   }
   t.Put("k", "last");  // 8
@@ -78,7 +114,7 @@ TEST(EventsTest, RangesMaxAndCompaction) {
   ASSERT_TRUE(capped.ok());
   ASSERT_EQ(capped->size(), 4u);
   EXPECT_EQ(capped->back().kv.mod_revision, 7);
-  EXPECT_TRUE(t.store().Events(9, 0, 0)->empty());  // nothing yet
+  EXPECT_TRUE(t.store().Events(9, 0, 0)->empty());     // nothing yet
   EXPECT_EQ(t.store().Events(2, 100, 0)->size(), 9u);  // to_rev clamps to current
 
   ASSERT_TRUE(t.store().Compact(5, t.NextIndex()).ok());

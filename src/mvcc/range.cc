@@ -23,13 +23,20 @@ void Prune(const RangeRequest& r, std::vector<KeyValue>* kvs) {
 
 // Three-way comparison of a and b by `target`.
 int CompareBy(SortTarget target, const KeyValue& a, const KeyValue& b) {
-  auto cmp = [](auto x, auto y) { return x < y ? -1 : (y < x ? 1 : 0); };
+  auto cmp = [](auto x, auto y) {
+    return x < y ? -1 : (y < x ? 1 : 0);
+  };
   switch (target) {
-    case SortTarget::kKey: return cmp(a.key, b.key);
-    case SortTarget::kVersion: return cmp(a.version, b.version);
-    case SortTarget::kCreate: return cmp(a.create_revision, b.create_revision);
-    case SortTarget::kMod: return cmp(a.mod_revision, b.mod_revision);
-    case SortTarget::kValue: return cmp(a.value, b.value);
+    case SortTarget::kKey:
+      return cmp(a.key, b.key);
+    case SortTarget::kVersion:
+      return cmp(a.version, b.version);
+    case SortTarget::kCreate:
+      return cmp(a.create_revision, b.create_revision);
+    case SortTarget::kMod:
+      return cmp(a.mod_revision, b.mod_revision);
+    case SortTarget::kValue:
+      return cmp(a.value, b.value);
   }
   return 0;
 }
@@ -38,8 +45,14 @@ int CompareBy(SortTarget target, const KeyValue& a, const KeyValue& b) {
 
 Result<RangeResult> ExecuteRange(const RangeRequest& req, const RangeSource& source) {
   int64_t fetch_limit = req.limit;
-  if (req.sort_order != SortOrder::kNone || HasFilters(req)) fetch_limit = 0;
-  if (fetch_limit > 0) ++fetch_limit;  // one extra to learn `more`
+  // (KEY, ASCEND) is the source's own order: fetching limit + 1 gives the same
+  // kvs and `more` as etcd's fetch-everything-then-sort.
+  const bool key_ascend =
+      req.sort_order == SortOrder::kAscend && req.sort_target == SortTarget::kKey;
+  if ((req.sort_order != SortOrder::kNone && !key_ascend) || HasFilters(req))
+    fetch_limit = 0;
+  if (fetch_limit > 0)
+    ++fetch_limit;  // one extra to learn `more`
 
   KvView::Mode mode = KvView::Mode::kFull;
   if (req.count_only) {
@@ -57,12 +70,14 @@ Result<RangeResult> ExecuteRange(const RangeRequest& req, const RangeSource& sou
     }
     return true;  // count needs the whole range
   }));
-  if (req.count_only) return result;
+  if (req.count_only)
+    return result;
 
   Prune(req, &result.kvs);
 
   SortOrder order = req.sort_order;
-  if (order == SortOrder::kNone && req.sort_target != SortTarget::kKey) order = SortOrder::kAscend;
+  if (order == SortOrder::kNone && req.sort_target != SortTarget::kKey)
+    order = SortOrder::kAscend;
   // Input is in ascending key order; a stable sort keeps that order for ties.
   if (order == SortOrder::kAscend && req.sort_target != SortTarget::kKey) {
     std::stable_sort(result.kvs.begin(), result.kvs.end(), [&](const auto& a, const auto& b) {
@@ -79,7 +94,8 @@ Result<RangeResult> ExecuteRange(const RangeRequest& req, const RangeSource& sou
     result.more = true;
   }
   if (req.keys_only) {
-    for (auto& kv : result.kvs) kv.value.clear();
+    for (auto& kv : result.kvs)
+      kv.value.clear();
   }
   return result;
 }

@@ -30,20 +30,30 @@ class RangeTest : public ::testing::Test {
 };
 
 TEST_F(RangeTest, RangeEndConventions) {
-  for (std::string k : {"a", "b", "ba", "c"}) t_.Put(k, k);
-  EXPECT_EQ(Keys(t_.Range(Req("b"))), V{"b"});                      // single key
-  EXPECT_EQ(Keys(t_.Range(Req("bz"))), V{});                        // missing single key
-  EXPECT_EQ(Keys(t_.Range(Req("b", "c"))), (V{"b", "ba"}));         // [b, c)
-  EXPECT_EQ(Keys(t_.Range(Req("b", kNul))), (V{"b", "ba", "c"}));   // from key
+  for (std::string k : {"a", "b", "ba", "c"})
+    t_.Put(k, k);
+  EXPECT_EQ(Keys(t_.Range(Req("b"))), V{"b"});                           // single key
+  EXPECT_EQ(Keys(t_.Range(Req("bz"))), V{});                             // missing single key
+  EXPECT_EQ(Keys(t_.Range(Req("b", "c"))), (V{"b", "ba"}));              // [b, c)
+  EXPECT_EQ(Keys(t_.Range(Req("b", kNul))), (V{"b", "ba", "c"}));        // from key
   EXPECT_EQ(Keys(t_.Range(Req(kNul, kNul))), (V{"a", "b", "ba", "c"}));  // all
-  EXPECT_EQ(t_.Range(Req("c", "b")).count, 0);                      // end <= key: empty
+  EXPECT_EQ(t_.Range(Req("c", "b")).count, 0);                           // end <= key: empty
   EXPECT_EQ(t_.Range(Req("b", "b")).count, 0);
 }
 
 TEST_F(RangeTest, KeysWithNulAndFfBytesKeepByteOrder) {
-  V keys = {"a", std::string("a\0", 2), std::string("a\0\0", 3), std::string("a\0\xff", 3),
-            "a\x01", "a\xff", "a\xff\xff", "b", "\xff", "\xff\xff"};
-  for (size_t i = keys.size(); i-- > 0;) t_.Put(keys[i], "v" + std::to_string(i));
+  V keys = {"a",
+            std::string("a\0", 2),
+            std::string("a\0\0", 3),
+            std::string("a\0\xff", 3),
+            "a\x01",
+            "a\xff",
+            "a\xff\xff",
+            "b",
+            "\xff",
+            "\xff\xff"};
+  for (size_t i = keys.size(); i-- > 0;)
+    t_.Put(keys[i], "v" + std::to_string(i));
   EXPECT_EQ(Keys(t_.Range(Req(kNul, kNul))), keys);
   // Prefix "a\0": range_end = "a\x01".
   EXPECT_EQ(Keys(t_.Range(Req(std::string("a\0", 2), "a\x01"))),
@@ -58,7 +68,8 @@ TEST_F(RangeTest, KeysWithNulAndFfBytesKeepByteOrder) {
 }
 
 TEST_F(RangeTest, LimitCountAndMore) {
-  for (std::string k : {"a", "b", "c", "d", "e"}) t_.Put(k, k);
+  for (std::string k : {"a", "b", "c", "d", "e"})
+    t_.Put(k, k);
   RangeRequest r = Req("a", "z");
   r.limit = 2;
   RangeResult res = t_.Range(r);
@@ -211,8 +222,9 @@ TEST_F(SortTest, MinMaxFiltersPruneKvsButNotCount) {
 }
 
 TEST_F(RangeTest, HistoricalReadsAndRevisionErrors) {
-  for (int i = 0; i < 10; ++i) t_.Put("k", std::to_string(i));  // revs 2..11
-  t_.Put("other", "o");                                          // 12
+  for (int i = 0; i < 10; ++i)
+    t_.Put("k", std::to_string(i));  // revs 2..11
+  t_.Put("other", "o");              // 12
   for (int64_t rev = 2; rev <= 11; ++rev) {
     RangeRequest r = Req("k");
     r.revision = rev;

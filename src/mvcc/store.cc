@@ -22,20 +22,23 @@ namespace {
 // Reads an optional BE64 meta value.
 Result<std::optional<uint64_t>> ReadMeta(const storage::Engine* engine, std::string_view key) {
   TM_ASSIGN_OR_RETURN(std::optional<std::string> raw, engine->Get(storage::kMetaCf, key));
-  if (!raw) return std::optional<uint64_t>();
+  if (!raw)
+    return std::optional<uint64_t>();
   TM_ASSIGN_OR_RETURN(uint64_t v, codec::DecodeU64(*raw, key));
   return std::optional<uint64_t>(v);
 }
 
 }  // namespace
 
-Store::Store(storage::Engine* engine, StoreOptions options)
-    : engine_(engine), options_(options) {}
+Store::Store(storage::Engine* engine, StoreOptions options) : engine_(engine), options_(options) {}
 
-Store::~Store() { Close(); }
+Store::~Store() {
+  Close();
+}
 
 void Store::Close() {
-  if (compactor_) compactor_->Stop();
+  if (compactor_)
+    compactor_->Stop();
 }
 
 Result<std::unique_ptr<Store>> Store::Open(storage::Engine* engine, StoreOptions options) {
@@ -56,8 +59,8 @@ Status Store::Load() {
     TM_RETURN_IF_ERROR(it->status());
     it.reset();
     if (has_data) {
-      return CorruptionError(fmt::format(
-          "mvcc: kv data without meta {} in {}", codec::kMetaFormat, engine_->dir()));
+      return CorruptionError(
+          fmt::format("mvcc: kv data without meta {} in {}", codec::kMetaFormat, engine_->dir()));
     }
     storage::WriteBatch init(engine_);
     std::string version;
@@ -89,8 +92,10 @@ Status Store::Load() {
   const int64_t done = finished ? static_cast<int64_t>(*finished) : -1;
   compactor_ = std::make_unique<Compactor>(engine_, options_.compaction_batch_limit, done,
                                            options_.compaction_halt_after_batches_for_testing);
-  if (options_.run_compactor) compactor_->Start();
-  if (compact_rev_.load() > done) compactor_->Schedule(compact_rev_.load());  // resume
+  if (options_.run_compactor)
+    compactor_->Start();
+  if (compact_rev_.load() > done)
+    compactor_->Schedule(compact_rev_.load());  // resume
   return Status::Ok();
 }
 
@@ -98,7 +103,9 @@ uint64_t Store::durable_applied_index() const {
   return std::max(opened_applied_index_, engine_->durable_marker());
 }
 
-int64_t Store::physically_compacted_revision() const { return compactor_->finished(); }
+int64_t Store::physically_compacted_revision() const {
+  return compactor_->finished();
+}
 
 void Store::Publish(int64_t revision, uint64_t applied_index, uint64_t key_count) {
   const int64_t prev = current_rev_.load(std::memory_order_relaxed);
@@ -118,9 +125,12 @@ Result<RangeResult> Store::Range(const RangeRequest& req) const {
   std::shared_ptr<const storage::Snapshot> snap = engine_->GetSnapshot();
   const int64_t compact = compact_rev_.load();
   int64_t rev = req.revision;
-  if (rev > cur) return FutureRevError();
-  if (rev <= 0) rev = cur;
-  if (rev < compact) return CompactedError();
+  if (rev > cur)
+    return FutureRevError();
+  if (rev <= 0)
+    rev = cur;
+  if (rev < compact)
+    return CompactedError();
 
   KvView view(engine_, snap.get(), rev);
   TM_ASSIGN_OR_RETURN(RangeResult result,
@@ -140,8 +150,10 @@ std::unique_ptr<WriteTxn> Store::BeginWrite() {
 Status Store::Compact(int64_t rev, uint64_t applied_index) {
   TM_CHECK(!txn_open_.load(std::memory_order_acquire));
   TM_RETURN_IF_ERROR(poisoned_);
-  if (rev <= compact_rev_.load()) return CompactedError();
-  if (rev > current_revision()) return FutureRevError();
+  if (rev <= compact_rev_.load())
+    return CompactedError();
+  if (rev > current_revision())
+    return FutureRevError();
   TM_CHECK(applied_index >= applied_index_.load());
 
   storage::WriteBatch batch(engine_);
@@ -161,8 +173,10 @@ Status Store::Compact(int64_t rev, uint64_t applied_index) {
 }
 
 Status Store::WaitForCompaction(int64_t rev) const {
-  if (rev <= 0) rev = compact_rev_.load();
-  if (rev <= compactor_->finished()) return Status::Ok();
+  if (rev <= 0)
+    rev = compact_rev_.load();
+  if (rev <= compactor_->finished())
+    return Status::Ok();
   return compactor_->Wait(rev);
 }
 

@@ -182,8 +182,9 @@ TEST(StoreTest, AllWritesOfOneTxnShareOneRevision) {
   EXPECT_EQ(events[1].kv.key, "b");
   EXPECT_EQ(events[2].type, EventType::kDelete);
   EXPECT_EQ(events[2].kv.key, "x");
-  for (const auto& e : events) EXPECT_EQ(e.kv.mod_revision, 3);
-  EXPECT_EQ(events[2].kv.value, "");       // DELETE kv: key + mod_revision only
+  for (const auto& e : events)
+    EXPECT_EQ(e.kv.mod_revision, 3);
+  EXPECT_EQ(events[2].kv.value, "");  // DELETE kv: key + mod_revision only
   EXPECT_EQ(events[2].kv.version, 0);
   ASSERT_TRUE(events[2].prev_kv);
   EXPECT_EQ(events[2].prev_kv->value, "1");
@@ -284,8 +285,12 @@ TEST(StoreTest, KeyCountTracksLiveKeys) {
 // half-applied revision: every txn writes "a" and "b" with the same value.
 TEST(StoreTest, ConcurrentReadersSeeWholeRevisions) {
   TestStore t;
-  t.Put("a", "0");
-  t.Put("b", "0");
+  {
+    auto txn = t.store().BeginWrite();
+    ASSERT_TRUE(txn->Put("a", "0", 0).ok());
+    ASSERT_TRUE(txn->Put("b", "0", 0).ok());
+    ASSERT_TRUE(txn->Commit(t.NextIndex(), nullptr).ok());
+  }
   std::atomic<bool> stop{false};
   std::atomic<int> reads{0};
   std::vector<std::thread> readers;
@@ -312,7 +317,8 @@ TEST(StoreTest, ConcurrentReadersSeeWholeRevisions) {
     ASSERT_TRUE(txn->Commit(t.NextIndex(), nullptr).ok());
   }
   stop = true;
-  for (auto& th : readers) th.join();
+  for (auto& th : readers)
+    th.join();
   EXPECT_GT(reads.load(), 0);
 }
 

@@ -10,6 +10,25 @@
 #include "mvcc/codec.h"
 #include "storage/iterator.h"
 
+namespace tidemark::mvcc {
+
+void PrintTo(const KeyValue& kv, std::ostream* os) {
+  *os << "{key=\"" << codec::EscapeForLog(kv.key) << "\" create=" << kv.create_revision
+      << " mod=" << kv.mod_revision << " ver=" << kv.version << " value=\""
+      << codec::EscapeForLog(kv.value) << "\" lease=" << kv.lease << "}";
+}
+
+void PrintTo(const Event& e, std::ostream* os) {
+  *os << (e.type == EventType::kPut ? "PUT " : "DELETE ");
+  PrintTo(e.kv, os);
+  if (e.prev_kv) {
+    *os << " prev=";
+    PrintTo(*e.prev_kv, os);
+  }
+}
+
+}  // namespace tidemark::mvcc
+
 namespace tidemark::mvcc::testing {
 
 TestStore::TestStore(StoreOptions options, bool in_memory) {
@@ -44,7 +63,8 @@ void TestStore::OpenAll(StoreOptions options) {
   TM_CHECK(engine.ok());
   engine_ = std::move(engine).value();
   auto store = Store::Open(engine_.get(), options);
-  if (!store.ok()) ADD_FAILURE() << store.status().ToString();
+  if (!store.ok())
+    ADD_FAILURE() << store.status().ToString();
   TM_CHECK(store.ok());
   store_ = std::move(store).value();
   last_index_ = store_->applied_index();
@@ -104,7 +124,8 @@ RangeResult TestStore::Range(std::string_view key, std::string_view range_end, i
 
 std::optional<KeyValue> TestStore::Get(std::string_view key, int64_t rev) {
   RangeResult r = Range(key, {}, rev);
-  if (r.kvs.empty()) return std::nullopt;
+  if (r.kvs.empty())
+    return std::nullopt;
   return r.kvs[0];
 }
 
@@ -124,20 +145,23 @@ std::vector<std::pair<int64_t, bool>> TestStore::RawVersions(std::string_view ke
 size_t TestStore::RawKvEntries() {
   size_t n = 0;
   auto it = engine_->NewIterator(storage::kKvCf);
-  for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
+  for (it->SeekToFirst(); it->Valid(); it->Next())
+    ++n;
   return n;
 }
 
 size_t TestStore::RawHistoryEntries() {
   size_t n = 0;
   auto it = engine_->NewIterator(storage::kHistoryCf);
-  for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
+  for (it->SeekToFirst(); it->Valid(); it->Next())
+    ++n;
   return n;
 }
 
 std::vector<std::string> Keys(const RangeResult& r) {
   std::vector<std::string> keys;
-  for (const auto& kv : r.kvs) keys.push_back(kv.key);
+  for (const auto& kv : r.kvs)
+    keys.push_back(kv.key);
   return keys;
 }
 

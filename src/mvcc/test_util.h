@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,6 +13,12 @@
 #include "mvcc/types.h"
 #include "mvcc/write_txn.h"
 #include "storage/engine.h"
+
+namespace tidemark::mvcc {
+// Readable gtest failure output.
+void PrintTo(const KeyValue& kv, std::ostream* os);
+void PrintTo(const Event& e, std::ostream* os);
+}  // namespace tidemark::mvcc
 
 namespace tidemark::mvcc::testing {
 

@@ -17,7 +17,8 @@ WriteTxn::WriteTxn(Store* store)
       batch_(store->engine()) {}
 
 WriteTxn::~WriteTxn() {
-  if (!done_) store_->EndWrite();
+  if (!done_)
+    store_->EndWrite();
 }
 
 Status WriteTxn::ScanOverlay(std::string_view key, std::string_view range_end, KvView::Mode mode,
@@ -27,7 +28,8 @@ Status WriteTxn::ScanOverlay(std::string_view key, std::string_view range_end, K
   auto pending_in_range = [&] {
     return pit != pending_.end() && InRange(pit->first, key, range_end);
   };
-  if (!pending_in_range()) return view.Scan(key, range_end, mode, visit);
+  if (!pending_in_range())
+    return view.Scan(key, range_end, mode, visit);
 
   auto emit = [&](KeyValue kv) {
     if (mode == KvView::Mode::kCountOnly) {
@@ -56,11 +58,13 @@ Status WriteTxn::ScanOverlay(std::string_view key, std::string_view range_end, K
     }
     bool go_on = (pending_in_range() && pit->first == kv.key) ? emit_pending()  // txn overrides
                                                               : emit(std::move(kv));
-    if (!go_on) stopped = true;
+    if (!go_on)
+      stopped = true;
     return go_on;
   }));
   while (!stopped && pending_in_range()) {
-    if (!emit_pending()) stopped = true;
+    if (!emit_pending())
+      stopped = true;
   }
   return Status::Ok();
 }
@@ -69,9 +73,12 @@ Result<RangeResult> WriteTxn::Range(const RangeRequest& req) {
   TM_CHECK(!done_);
   const int64_t cur = changed() ? revision() : base_rev_;
   int64_t rev = req.revision;
-  if (rev > cur) return FutureRevError();
-  if (rev <= 0) rev = cur;
-  if (rev < store_->compact_revision()) return CompactedError();
+  if (rev > cur)
+    return FutureRevError();
+  if (rev <= 0)
+    rev = cur;
+  if (rev < store_->compact_revision())
+    return CompactedError();
 
   RangeSource source;
   KvView view(store_->engine(), /*snapshot=*/nullptr, rev);
@@ -92,7 +99,8 @@ Result<RangeResult> WriteTxn::Range(const RangeRequest& req) {
 Result<std::optional<KeyValue>> WriteTxn::Get(std::string_view key) {
   TM_CHECK(!done_);
   auto it = pending_.find(key);
-  if (it != pending_.end()) return it->second;
+  if (it != pending_.end())
+    return it->second;
   KvView view(store_->engine(), /*snapshot=*/nullptr, base_rev_);
   return view.Get(key);
 }
@@ -104,10 +112,26 @@ void WriteTxn::AddEvent(Event event) {
   events_.push_back(std::move(event));
 }
 
+Result<std::optional<KeyValue>> WriteTxn::Committed(std::string_view key) const {
+  KvView view(store_->engine(), /*snapshot=*/nullptr, base_rev_);
+  return view.Get(key);
+}
+
+void WriteTxn::SupersedeEarlierPut(std::string_view key) {
+  auto it = put_event_.find(key);
+  if (it == put_event_.end())
+    return;
+  const size_t index = it->second;
+  batch_.Put(storage::kHistoryCf, codec::HistoryKey(revision(), static_cast<uint32_t>(index)),
+             codec::HistoryInlinePutValue(events_[index].kv));
+  put_event_.erase(it);
+}
+
 Result<std::optional<KeyValue>> WriteTxn::Put(std::string_view key, std::string_view value,
                                               int64_t lease) {
   TM_CHECK(!done_);
-  if (key.empty()) return InvalidArgumentError("mvcc: put with an empty key");
+  if (key.empty())
+    return InvalidArgumentError("mvcc: put with an empty key");
   TM_ASSIGN_OR_RETURN(std::optional<KeyValue> prev, Get(key));
 
   const int64_t rev = revision();
@@ -119,10 +143,21 @@ Result<std::optional<KeyValue>> WriteTxn::Put(std::string_view key, std::string_
   kv.value.assign(value);
   kv.lease = lease;
 
+  std::optional<KeyValue> event_prev;
+  if (kv.create_revision != kv.mod_revision) {
+    if (pending_.contains(key)) {
+      TM_ASSIGN_OR_RETURN(event_prev, Committed(key));
+    } else {
+      event_prev = prev;
+    }
+  }
   batch_.Put(storage::kKvCf, codec::KvKey(key, rev), codec::EncodeLive(kv));
-  if (!prev) ++key_count_;
+  if (!prev)
+    ++key_count_;
   pending_.insert_or_assign(kv.key, kv);
-  AddEvent(Event{EventType::kPut, std::move(kv), prev});
+  SupersedeEarlierPut(key);
+  put_event_[kv.key] = events_.size();
+  AddEvent(Event{EventType::kPut, std::move(kv), std::move(event_prev)});
   return prev;
 }
 
@@ -137,14 +172,19 @@ Result<std::vector<KeyValue>> WriteTxn::DeleteRange(std::string_view key,
   const int64_t rev = revision();
   const std::string tombstone = codec::EncodeTombstone();
   for (const KeyValue& kv : deleted) {
+    std::optional<KeyValue> event_prev = kv;
+    if (pending_.contains(kv.key)) {
+      TM_ASSIGN_OR_RETURN(event_prev, Committed(kv.key));
+    }
     batch_.Put(storage::kKvCf, codec::KvKey(kv.key, rev), tombstone);
     TM_CHECK(key_count_ > 0);
     --key_count_;
     pending_.insert_or_assign(kv.key, std::nullopt);
+    SupersedeEarlierPut(kv.key);
     KeyValue marker;
     marker.key = kv.key;
     marker.mod_revision = rev;
-    AddEvent(Event{EventType::kDelete, std::move(marker), kv});
+    AddEvent(Event{EventType::kDelete, std::move(marker), std::move(event_prev)});
   }
   return deleted;
 }
@@ -176,7 +216,8 @@ Status WriteTxn::Commit(uint64_t applied_index, std::vector<Event>* events) {
     return s;
   }
   store_->Publish(new_rev, applied_index, key_count_);
-  if (events != nullptr) *events = std::move(events_);
+  if (events != nullptr)
+    *events = std::move(events_);
   events_.clear();
   pending_.clear();
   return Status::Ok();

@@ -10,9 +10,15 @@
 // Versions (etcd): a put on a missing key starts a new life (create_revision
 // = revision(), version 1); a put on a live key keeps create_revision and
 // increments version; a delete ends the life (a later put starts a new one).
-// If one txn writes the same key twice, the kv CF keeps only the last value
-// at revision(); the history keeps both events (etcd's Txn validation
-// forbids this for client requests).
+// If one txn writes the same key twice (etcd's Txn validation forbids this
+// for client requests), the kv CF keeps only the last version at revision();
+// the earlier put's history entry then carries its version inline, so
+// Store::Events() still returns every event.
+//
+// Event prev_kv follows etcd's watch rule: none for a creation (create ==
+// mod revision), else the key's version at revision() - 1, i.e. before this
+// txn. (Put()'s return value is instead the previous version as this txn
+// sees it, like etcd's PutResponse.prev_kv.)
 //
 // Nothing is visible to other readers, and nothing reaches the engine, until
 // Commit() returns OK. Destroying an uncommitted WriteTxn discards it.
@@ -85,6 +91,11 @@ class WriteTxn {
   Status ScanOverlay(std::string_view key, std::string_view range_end, KvView::Mode mode,
                      const KvView::Visitor& visit) const;
   void AddEvent(Event event);
+  // The key's version at base_revision(), ignoring this txn's writes.
+  Result<std::optional<KeyValue>> Committed(std::string_view key) const;
+  // `key` is written again: an earlier put of it in this txn loses its kv
+  // entry, so its history entry must carry the version inline.
+  void SupersedeEarlierPut(std::string_view key);
 
   Store* store_;
   int64_t base_rev_;
@@ -93,6 +104,8 @@ class WriteTxn {
   // This txn's writes: user key -> new live version, or nullopt if deleted.
   std::map<std::string, std::optional<KeyValue>, std::less<>> pending_;
   std::vector<Event> events_;
+  // key -> index in events_ of this txn's latest put of it.
+  std::map<std::string, size_t, std::less<>> put_event_;
   bool done_ = false;
 };
 

@@ -54,7 +54,7 @@ struct Engine::Rep {
   Options options;
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // indexed by ColumnFamily::id
-  std::vector<std::string> names;                      // same indexing
+  std::vector<std::string> names;                     // same indexing
   std::shared_ptr<FlushListener> listener;
   std::shared_ptr<MarkerTracker> markers = std::make_shared<MarkerTracker>();
   std::atomic<int64_t> live_readers{0};

@@ -39,7 +39,8 @@ class TempDir {
 class EngineTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
-    if (GetParam()) options_.env = NewInMemoryEnv();
+    if (GetParam())
+      options_.env = NewInMemoryEnv();
     dir_ = tmp_.path() + "/db";
   }
 
@@ -96,7 +97,8 @@ TEST_P(EngineTest, BuiltinAndExtraColumnFamiliesAreIsolated) {
 TEST_P(EngineTest, DeleteAndDeleteRange) {
   auto e = OpenOrDie();
   WriteBatch b(e.get());
-  for (char c = 'a'; c <= 'f'; ++c) b.Put(kKvCf, std::string(1, c), "v");
+  for (char c = 'a'; c <= 'f'; ++c)
+    b.Put(kKvCf, std::string(1, c), "v");
   ASSERT_TRUE(e->Write(b).ok());
   WriteBatch d(e.get());
   d.Delete(kKvCf, "a");
@@ -105,7 +107,8 @@ TEST_P(EngineTest, DeleteAndDeleteRange) {
   ASSERT_TRUE(e->Write(d).ok());
   std::string seen;
   auto it = e->NewIterator(kKvCf);
-  for (it->SeekToFirst(); it->Valid(); it->Next()) seen += it->key();
+  for (it->SeekToFirst(); it->Valid(); it->Next())
+    seen += it->key();
   EXPECT_TRUE(it->status().ok());
   EXPECT_EQ(seen, "bef");
   it.reset();
@@ -115,7 +118,8 @@ TEST_P(EngineTest, DeleteAndDeleteRange) {
 TEST_P(EngineTest, IteratorSeekPrevAndBounds) {
   auto e = OpenOrDie();
   WriteBatch b(e.get());
-  for (std::string k : {"a", "b", "bb", "c", "d"}) b.Put(kKvCf, k, "v" + k);
+  for (std::string k : {"a", "b", "bb", "c", "d"})
+    b.Put(kKvCf, k, "v" + k);
   b.Put(kKvCf, std::string("\x00", 1), "nul");
   b.Put(kKvCf, "\xff", "ff");
   ASSERT_TRUE(e->Write(b).ok());
@@ -144,7 +148,8 @@ TEST_P(EngineTest, IteratorSeekPrevAndBounds) {
   ro.upper_bound = "d";
   it = e->NewIterator(kKvCf, ro);
   std::vector<std::string> keys;
-  for (it->SeekToFirst(); it->Valid(); it->Next()) keys.emplace_back(it->key());
+  for (it->SeekToFirst(); it->Valid(); it->Next())
+    keys.emplace_back(it->key());
   EXPECT_EQ(keys, (std::vector<std::string>{"b", "bb", "c"}));
   it->SeekToLast();
   EXPECT_EQ(it->key(), "c");
@@ -169,7 +174,8 @@ TEST_P(EngineTest, SnapshotSeesOldState) {
   ro.snapshot = snap.get();
   auto it = e->NewIterator(kKvCf, ro);
   int n = 0;
-  for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
+  for (it->SeekToFirst(); it->Valid(); it->Next())
+    ++n;
   EXPECT_EQ(n, 1);
   EXPECT_EQ(e->live_readers(), 2);
   it.reset();
@@ -253,7 +259,8 @@ TEST_P(EngineTest, ApproximateSizeGrows) {
   auto before = e->ApproximateSizeBytes();
   ASSERT_TRUE(before.ok());
   WriteBatch b(e.get());
-  for (int i = 0; i < 1000; ++i) b.Put(kKvCf, "k" + std::to_string(i), std::string(200, 'v'));
+  for (int i = 0; i < 1000; ++i)
+    b.Put(kKvCf, "k" + std::to_string(i), std::string(200, 'v'));
   ASSERT_TRUE(e->Write(b).ok());
   auto mem = e->ApproximateSizeBytes();
   ASSERT_TRUE(mem.ok());
@@ -269,7 +276,8 @@ TEST_P(EngineTest, CompactRangeDoesNotBlockWriters) {
   auto e = OpenOrDie();
   for (int round = 0; round < 5; ++round) {
     WriteBatch b(e.get());
-    for (int i = 0; i < 2000; ++i) b.Put(kKvCf, "k" + std::to_string(i), std::to_string(round));
+    for (int i = 0; i < 2000; ++i)
+      b.Put(kKvCf, "k" + std::to_string(i), std::to_string(round));
     ASSERT_TRUE(e->Write(b).ok());
     ASSERT_TRUE(e->Flush().ok());
   }

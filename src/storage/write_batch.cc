@@ -7,7 +7,9 @@
 namespace tidemark::storage {
 
 namespace {
-rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+rocksdb::Slice ToSlice(std::string_view s) {
+  return rocksdb::Slice(s.data(), s.size());
+}
 }  // namespace
 
 WriteBatch::WriteBatch(const Engine* engine) : engine_(engine), rep_(std::make_unique<Rep>()) {}
@@ -19,8 +21,7 @@ WriteBatch& WriteBatch::operator=(WriteBatch&&) noexcept = default;
 // default), which the callers' request-size limits rule out; the batch then
 // also fails as a whole in Engine::Write, so nothing is silently lost.
 void WriteBatch::Put(ColumnFamily cf, std::string_view key, std::string_view value) {
-  rep_->batch.Put(engine_->rep()->handle(cf), ToSlice(key), ToSlice(value))
-      .PermitUncheckedError();
+  rep_->batch.Put(engine_->rep()->handle(cf), ToSlice(key), ToSlice(value)).PermitUncheckedError();
 }
 
 void WriteBatch::Delete(ColumnFamily cf, std::string_view key) {
@@ -37,7 +38,11 @@ void WriteBatch::Clear() {
   marker_ = 0;
 }
 
-size_t WriteBatch::Count() const { return static_cast<size_t>(rep_->batch.Count()); }
-size_t WriteBatch::ByteSize() const { return rep_->batch.GetDataSize(); }
+size_t WriteBatch::Count() const {
+  return static_cast<size_t>(rep_->batch.Count());
+}
+size_t WriteBatch::ByteSize() const {
+  return rep_->batch.GetDataSize();
+}
 
 }  // namespace tidemark::storage

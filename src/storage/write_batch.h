@@ -28,8 +28,8 @@ class WriteBatch {
   void DeleteRange(ColumnFamily cf, std::string_view begin, std::string_view end);
   void Clear();
 
-  size_t Count() const;       // number of operations
-  size_t ByteSize() const;    // encoded size in bytes
+  size_t Count() const;     // number of operations
+  size_t ByteSize() const;  // encoded size in bytes
   bool empty() const { return Count() == 0; }
 
   // A caller-defined, non-decreasing number carried by this batch (the

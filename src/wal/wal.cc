@@ -286,20 +286,30 @@ std::vector<SegmentInfo> Wal::Segments() const {
 }
 
 Status Wal::ReleaseBefore(uint64_t index) {
-  std::vector<std::string> doomed;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    // segments_[1].first_index <= index  <=>  every entry of segments_[0] < index.
-    while (segments_.size() > 1 && segments_[1].first_index <= index) {
-      doomed.push_back(segments_.front().path);
+  // Releases are serialized and go oldest first, one segment at a time: the
+  // files on disk must always be a contiguous run of segments. A removal that
+  // fails puts its segment back, so a later call cannot remove a newer
+  // segment while an older one is still on disk (that would be an index gap
+  // at the next Open).
+  std::lock_guard<std::mutex> release_lock(release_mu_);
+  for (;;) {
+    Segment doomed;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      // segments_[1].first_index <= index  <=>  every entry of segments_[0] < index.
+      if (segments_.size() < 2 || segments_[1].first_index > index) break;
+      doomed = segments_.front();
       segments_.pop_front();
+      first_index_.store(segments_.front().first_index, std::memory_order_release);
     }
-    first_index_.store(segments_.front().first_index, std::memory_order_release);
-  }
-  // Oldest first, each removal made durable before the next: a crash leaves
-  // a suffix of the segments, never a gap.
-  for (const std::string& path : doomed) {
-    TM_RETURN_IF_ERROR(fs_->Remove(path));
+    Status s = fs_->Remove(doomed.path);
+    if (!s.ok() && s.code() != Code::kNotFound) {
+      std::lock_guard<std::mutex> lock(mu_);
+      segments_.push_front(doomed);
+      first_index_.store(doomed.first_index, std::memory_order_release);
+      return s;
+    }
+    // Make each removal durable before the next, so a crash leaves a suffix.
     TM_RETURN_IF_ERROR(fs_->SyncDir(dir_));
   }
   return Status::Ok();

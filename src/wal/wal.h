@@ -193,6 +193,7 @@ class Wal {
   // the lock, other threads with it.
   Status poisoned_;
 
+  std::mutex release_mu_;  // serializes ReleaseBefore; acquired before mu_
   mutable std::mutex mu_;
   std::deque<Segment> segments_;  // guarded by mu_; back() is the active segment
 

@@ -94,7 +94,7 @@ def ref_and_target():
     """(reference etcd, target) -- both fresh, started concurrently.  With TM_TARGET=etcd the
     target is a second etcd, which validates the differential tests themselves."""
     _check_target_name()
-    servers = {"ref": Server("etcd", name="compat-ref"), "tgt": Server(cl.TARGET, name="compat-tgt")}
+    servers = {"ref": Server("etcd", name="compat-diff"), "tgt": Server(cl.TARGET, name="compat-diff")}
     errors = {}
 
     def run(k):

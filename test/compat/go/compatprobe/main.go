@@ -348,29 +348,35 @@ func main() {
 	eq(err, rpctypes.ErrCompacted, "compact again")
 	_, err = cli.Compact(ctx(), 100)
 	eq(err, rpctypes.ErrFutureRev, "compact future")
-	_, err = cli.Compact(ctx(), 16, clientv3.WithCompactPhysical())
+	_, err = cli.Put(ctx(), "w1", "c")
+	must(err) // rev 17
+	_, err = cli.Compact(ctx(), 17, clientv3.WithCompactPhysical())
 	must(err)
 
 	begin("Watch compacted revision")
 	// Keep one watcher open while creating the next one: clientv3 3.4 tears its shared watch
 	// stream down when the last watcher on it goes away, racing with a new Watch call.
 	wctx, wcancel = context.WithTimeout(context.Background(), 10*time.Second)
-	replay := cli.Watch(wctx, "w1", clientv3.WithRev(16))
+	// (a watch starting exactly at the compaction revision is allowed; the latest revision of a
+	// live key survives compaction, a tombstone at or below it does not)
+	replay := cli.Watch(wctx, "w1", clientv3.WithRev(17))
 	wr := <-replay
 	must(wr.Err())
 	expect(len(wr.Events) == 1, "replay from the compaction revision: %+v", wr)
-	eq(wr.Events[0].Type, mvccpb.DELETE, "replayed event")
+	eq(wr.Events[0].Type, mvccpb.PUT, "replayed event")
+	eq(string(wr.Events[0].Kv.Value), "c", "replayed value")
+	eq(wr.Events[0].Kv.CreateRevision, int64(17), "replayed create revision")
 	compacted := cli.Watch(wctx, "w1", clientv3.WithRev(2))
 	wr = <-compacted
 	eq(wr.Err(), rpctypes.ErrCompacted, "watch from compacted revision")
-	eq(wr.CompactRevision, int64(16), "compact revision in watch response")
+	eq(wr.CompactRevision, int64(17), "compact revision in watch response")
 	wcancel()
 
 	begin("HashKV")
 	hk, err := cli.HashKV(ctx(), *endpoint, 0)
 	must(err)
-	eq(hk.CompactRevision, int64(16), "hashkv compact revision")
-	eq(hk.Header.Revision, int64(16), "hashkv header revision")
+	eq(hk.CompactRevision, int64(17), "hashkv compact revision")
+	eq(hk.Header.Revision, int64(17), "hashkv header revision")
 	hk2, err := cli.HashKV(ctx(), *endpoint, 0)
 	must(err)
 	eq(hk2.Hash, hk.Hash, "hashkv stable")
