@@ -60,7 +60,8 @@ class ManualClock final : public Clock {
 
   // Moves both clocks forward by `nanos` (must be >= 0; negative is ignored).
   void Advance(int64_t nanos) {
-    if (nanos <= 0) return;
+    if (nanos <= 0)
+      return;
     now_.fetch_add(nanos, std::memory_order_acq_rel);
     monotonic_.fetch_add(nanos, std::memory_order_acq_rel);
   }

@@ -35,12 +35,17 @@ TEST(ClockTest, ManualClockMovesOnlyWhenTold) {
 TEST(ClockTest, ManualClockIsThreadSafe) {
   ManualClock clock(0, 0);
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&clock] {
-      for (int i = 0; i < 10000; ++i) clock.Advance(1);
+      for (int i = 0; i < 10000; ++i) {
+        clock.Advance(1);
+      }
     });
   }
-  for (std::thread& t : threads) t.join();
+  for (std::thread& t : threads) {
+    t.join();
+  }
   EXPECT_EQ(clock.MonotonicNanos(), 40000);
   EXPECT_EQ(clock.NowNanos(), 40000);
 }

@@ -29,19 +29,23 @@ inline constexpr size_t kMaxVarint64Bytes = 10;
 // ---- Fixed-width, little-endian -------------------------------------------
 
 inline void EncodeFixed32(char* dst, uint32_t v) {
-  for (int i = 0; i < 4; ++i) dst[i] = static_cast<char>((v >> (8 * i)) & 0xffu);
+  for (int i = 0; i < 4; ++i)
+    dst[i] = static_cast<char>((v >> (8 * i)) & 0xffu);
 }
 inline void EncodeFixed64(char* dst, uint64_t v) {
-  for (int i = 0; i < 8; ++i) dst[i] = static_cast<char>((v >> (8 * i)) & 0xffu);
+  for (int i = 0; i < 8; ++i)
+    dst[i] = static_cast<char>((v >> (8 * i)) & 0xffu);
 }
 inline uint32_t DecodeFixed32(const char* src) {
   uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(src[i]);
+  for (int i = 3; i >= 0; --i)
+    v = (v << 8) | static_cast<unsigned char>(src[i]);
   return v;
 }
 inline uint64_t DecodeFixed64(const char* src) {
   uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(src[i]);
+  for (int i = 7; i >= 0; --i)
+    v = (v << 8) | static_cast<unsigned char>(src[i]);
   return v;
 }
 inline void EncodeFixed16(char* dst, uint16_t v) {
@@ -65,13 +69,15 @@ inline void PutFixed64(std::string* dst, uint64_t v) {
 }
 
 inline std::optional<uint32_t> GetFixed32(std::string_view* in) {
-  if (in->size() < 4) return std::nullopt;
+  if (in->size() < 4)
+    return std::nullopt;
   uint32_t v = DecodeFixed32(in->data());
   in->remove_prefix(4);
   return v;
 }
 inline std::optional<uint64_t> GetFixed64(std::string_view* in) {
-  if (in->size() < 8) return std::nullopt;
+  if (in->size() < 8)
+    return std::nullopt;
   uint64_t v = DecodeFixed64(in->data());
   in->remove_prefix(8);
   return v;
@@ -80,11 +86,13 @@ inline std::optional<uint64_t> GetFixed64(std::string_view* in) {
 // ---- Fixed-width, big-endian (sortable) -------------------------------------
 
 inline void EncodeBigEndian64(char* dst, uint64_t v) {
-  for (int i = 0; i < 8; ++i) dst[i] = static_cast<char>((v >> (8 * (7 - i))) & 0xffu);
+  for (int i = 0; i < 8; ++i)
+    dst[i] = static_cast<char>((v >> (8 * (7 - i))) & 0xffu);
 }
 inline uint64_t DecodeBigEndian64(const char* src) {
   uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(src[i]);
+  for (int i = 0; i < 8; ++i)
+    v = (v << 8) | static_cast<unsigned char>(src[i]);
   return v;
 }
 inline void PutBigEndian64(std::string* dst, uint64_t v) {
@@ -93,7 +101,8 @@ inline void PutBigEndian64(std::string* dst, uint64_t v) {
   dst->append(buf, sizeof(buf));
 }
 inline std::optional<uint64_t> GetBigEndian64(std::string_view* in) {
-  if (in->size() < 8) return std::nullopt;
+  if (in->size() < 8)
+    return std::nullopt;
   uint64_t v = DecodeBigEndian64(in->data());
   in->remove_prefix(8);
   return v;
@@ -122,14 +131,18 @@ inline char* EncodeVarint64(char* dst, uint64_t v) {
   *p++ = static_cast<unsigned char>(v);
   return reinterpret_cast<char*>(p);
 }
-inline char* EncodeVarint32(char* dst, uint32_t v) { return EncodeVarint64(dst, v); }
+inline char* EncodeVarint32(char* dst, uint32_t v) {
+  return EncodeVarint64(dst, v);
+}
 
 inline void PutVarint64(std::string* dst, uint64_t v) {
   char buf[kMaxVarint64Bytes];
   char* end = EncodeVarint64(buf, v);
   dst->append(buf, static_cast<size_t>(end - buf));
 }
-inline void PutVarint32(std::string* dst, uint32_t v) { PutVarint64(dst, v); }
+inline void PutVarint32(std::string* dst, uint32_t v) {
+  PutVarint64(dst, v);
+}
 
 // Decodes a varint64. Returns nullopt if the input ends inside the varint, if
 // it is longer than 10 bytes, or if the 10th byte carries bits beyond 64.
@@ -138,7 +151,8 @@ inline std::optional<uint64_t> GetVarint64(std::string_view* in) {
   const size_t limit = in->size() < kMaxVarint64Bytes ? in->size() : kMaxVarint64Bytes;
   for (size_t i = 0; i < limit; ++i) {
     const auto byte = static_cast<unsigned char>((*in)[i]);
-    if (i == kMaxVarint64Bytes - 1 && byte > 1) return std::nullopt;  // overflows 64 bits
+    if (i == kMaxVarint64Bytes - 1 && byte > 1)
+      return std::nullopt;  // overflows 64 bits
     result |= uint64_t{byte & 0x7fu} << (7 * i);
     if ((byte & 0x80u) == 0) {
       in->remove_prefix(i + 1);
@@ -155,7 +169,8 @@ inline std::optional<uint32_t> GetVarint32(std::string_view* in) {
   const size_t limit = in->size() < kMaxVarint32Bytes ? in->size() : kMaxVarint32Bytes;
   for (size_t i = 0; i < limit; ++i) {
     const auto byte = static_cast<unsigned char>((*in)[i]);
-    if (i == kMaxVarint32Bytes - 1 && byte > 0x0f) return std::nullopt;  // overflows 32 bits
+    if (i == kMaxVarint32Bytes - 1 && byte > 0x0f)
+      return std::nullopt;  // overflows 32 bits
     result |= uint32_t{byte & 0x7fu} << (7 * i);
     if ((byte & 0x80u) == 0) {
       in->remove_prefix(i + 1);
@@ -174,7 +189,8 @@ inline void PutLengthPrefixed(std::string* dst, std::string_view value) {
 inline std::optional<std::string_view> GetLengthPrefixed(std::string_view* in) {
   std::string_view cursor = *in;
   std::optional<uint64_t> len = GetVarint64(&cursor);
-  if (!len || *len > cursor.size()) return std::nullopt;
+  if (!len || *len > cursor.size())
+    return std::nullopt;
   std::string_view value = cursor.substr(0, static_cast<size_t>(*len));
   cursor.remove_prefix(static_cast<size_t>(*len));
   *in = cursor;

@@ -29,7 +29,9 @@ TEST(CodingTest, Fixed32And64AreLittleEndian) {
 
 TEST(CodingTest, FixedRoundTripAndTruncation) {
   std::string s;
-  for (uint64_t v : {uint64_t{0}, uint64_t{1}, ~uint64_t{0}, uint64_t{1} << 63}) PutFixed64(&s, v);
+  for (uint64_t v : {uint64_t{0}, uint64_t{1}, ~uint64_t{0}, uint64_t{1} << 63}) {
+    PutFixed64(&s, v);
+  }
   std::string_view in = s;
   for (uint64_t v : {uint64_t{0}, uint64_t{1}, ~uint64_t{0}, uint64_t{1} << 63}) {
     EXPECT_EQ(GetFixed64(&in), v);
@@ -87,9 +89,13 @@ TEST(CodingTest, Varint64RoundTrip) {
 
 TEST(CodingTest, Varint32RoundTripAndOverflow) {
   std::string s;
-  for (uint32_t v : {0u, 127u, 128u, 16383u, 16384u, 0xffffffffu}) PutVarint32(&s, v);
+  for (uint32_t v : {0u, 127u, 128u, 16383u, 16384u, 0xffffffffu}) {
+    PutVarint32(&s, v);
+  }
   std::string_view in = s;
-  for (uint32_t v : {0u, 127u, 128u, 16383u, 16384u, 0xffffffffu}) EXPECT_EQ(GetVarint32(&in), v);
+  for (uint32_t v : {0u, 127u, 128u, 16383u, 16384u, 0xffffffffu}) {
+    EXPECT_EQ(GetVarint32(&in), v);
+  }
   EXPECT_TRUE(in.empty());
 
   // 2^32 does not fit in 32 bits.
@@ -136,7 +142,9 @@ TEST(CodingTest, RandomVarintFuzzNeverReadsPastInput) {
   std::mt19937_64 rng(1234);
   for (int i = 0; i < 10000; ++i) {
     std::string bytes(rng() % 12, '\0');
-    for (char& c : bytes) c = static_cast<char>(rng());
+    for (char& c : bytes) {
+      c = static_cast<char>(rng());
+    }
     std::string_view in = bytes;
     if (std::optional<uint64_t> v = GetVarint64(&in)) {
       std::string re;

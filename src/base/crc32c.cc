@@ -24,11 +24,15 @@ constexpr Tables MakeTables() {
   Tables t{};
   for (uint32_t b = 0; b < 256; ++b) {
     uint32_t c = b;
-    for (int i = 0; i < 8; ++i) c = (c & 1u) ? (c >> 1) ^ kPolyReflected : c >> 1;
+    for (int i = 0; i < 8; ++i) {
+      c = (c & 1u) ? (c >> 1) ^ kPolyReflected : c >> 1;
+    }
     t[0][b] = c;
   }
   for (size_t k = 1; k < 8; ++k) {
-    for (uint32_t b = 0; b < 256; ++b) t[k][b] = (t[k - 1][b] >> 8) ^ t[0][t[k - 1][b] & 0xffu];
+    for (uint32_t b = 0; b < 256; ++b) {
+      t[k][b] = (t[k - 1][b] >> 8) ^ t[0][t[k - 1][b] & 0xffu];
+    }
   }
   return t;
 }
@@ -40,8 +44,7 @@ inline uint32_t LoadLe32(const uint8_t* p) {
 }
 
 #if TM_CRC32C_HAVE_X86
-__attribute__((target("sse4.2"))) uint32_t ExtendSse42(uint32_t crc, const uint8_t* p,
-                                                        size_t n) {
+__attribute__((target("sse4.2"))) uint32_t ExtendSse42(uint32_t crc, const uint8_t* p, size_t n) {
   uint64_t c = crc ^ 0xffffffffu;
   while (n >= 8) {
     uint64_t word;
@@ -96,14 +99,18 @@ bool HardwareAvailable() {
 
 uint32_t ExtendHardware(uint32_t crc, const void* data, size_t n) {
 #if TM_CRC32C_HAVE_X86
-  if (HardwareAvailable()) return ExtendSse42(crc, static_cast<const uint8_t*>(data), n);
+  if (HardwareAvailable()) {
+    return ExtendSse42(crc, static_cast<const uint8_t*>(data), n);
+  }
 #endif
   return ExtendPortable(crc, data, n);
 }
 
 uint32_t Extend(uint32_t crc, const void* data, size_t n) {
 #if TM_CRC32C_HAVE_X86
-  if (HardwareAvailable()) return ExtendSse42(crc, static_cast<const uint8_t*>(data), n);
+  if (HardwareAvailable()) {
+    return ExtendSse42(crc, static_cast<const uint8_t*>(data), n);
+  }
 #endif
   return ExtendPortable(crc, data, n);
 }

@@ -20,8 +20,12 @@ namespace tidemark::crc32c {
 uint32_t Extend(uint32_t crc, const void* data, size_t n);
 
 // Returns the CRC32C of `data[0, n)`. Value("123456789") == 0xE3069283.
-inline uint32_t Value(const void* data, size_t n) { return Extend(0, data, n); }
-inline uint32_t Value(std::string_view data) { return Extend(0, data.data(), data.size()); }
+inline uint32_t Value(const void* data, size_t n) {
+  return Extend(0, data, n);
+}
+inline uint32_t Value(std::string_view data) {
+  return Extend(0, data.data(), data.size());
+}
 inline uint32_t Extend(uint32_t crc, std::string_view data) {
   return Extend(crc, data.data(), data.size());
 }
@@ -30,7 +34,9 @@ inline uint32_t Extend(uint32_t crc, std::string_view data) {
 // contains embedded CRCs is prone to degenerate cases, so we store a rotated
 // and offset value instead. Unmask(Mask(c)) == c for every c.
 inline constexpr uint32_t kMaskDelta = 0xa282ead8u;
-inline uint32_t Mask(uint32_t crc) { return ((crc >> 15) | (crc << 17)) + kMaskDelta; }
+inline uint32_t Mask(uint32_t crc) {
+  return ((crc >> 15) | (crc << 17)) + kMaskDelta;
+}
 inline uint32_t Unmask(uint32_t masked) {
   uint32_t rot = masked - kMaskDelta;
   return (rot >> 17) | (rot << 15);

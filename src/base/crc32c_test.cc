@@ -22,10 +22,14 @@ TEST(Crc32cTest, KnownVectors) {
   std::string ones(32, '\xff');
   EXPECT_EQ(Value(ones), 0x62a8ab43u);
   std::string inc(32, '\0');
-  for (int i = 0; i < 32; ++i) inc[i] = static_cast<char>(i);
+  for (int i = 0; i < 32; ++i) {
+    inc[i] = static_cast<char>(i);
+  }
   EXPECT_EQ(Value(inc), 0x46dd794eu);
   std::string dec(32, '\0');
-  for (int i = 0; i < 32; ++i) dec[i] = static_cast<char>(31 - i);
+  for (int i = 0; i < 32; ++i) {
+    dec[i] = static_cast<char>(31 - i);
+  }
   EXPECT_EQ(Value(dec), 0x113fdb5cu);
   EXPECT_EQ(Value("", 0), 0u);
 }
@@ -39,7 +43,9 @@ TEST(Crc32cTest, ExtendEqualsValueOfConcatenation) {
 TEST(Crc32cTest, HardwareAndPortableAgreeOnRandomData) {
   std::mt19937_64 rng(42);
   std::string data(8192 + 13, '\0');
-  for (char& c : data) c = static_cast<char>(rng());
+  for (char& c : data) {
+    c = static_cast<char>(rng());
+  }
   for (int trial = 0; trial < 500; ++trial) {
     const size_t start = rng() % 64;  // exercise unaligned starts
     const size_t len = rng() % (data.size() - start);
@@ -48,7 +54,9 @@ TEST(Crc32cTest, HardwareAndPortableAgreeOnRandomData) {
               ExtendHardware(seed, data.data() + start, len))
         << "start=" << start << " len=" << len;
   }
-  if (!HardwareAvailable()) GTEST_SKIP() << "no SSE4.2: only the portable path was compared";
+  if (!HardwareAvailable()) {
+    GTEST_SKIP() << "no SSE4.2: only the portable path was compared";
+  }
 }
 
 TEST(Crc32cTest, MaskRoundTripsAndChangesValue) {

@@ -41,7 +41,12 @@ namespace tidemark::fs {
 // Close() to observe them. Single-threaded.
 class WritableFile {
  public:
+  WritableFile() = default;
   virtual ~WritableFile() = default;
+  WritableFile(const WritableFile&) = delete;
+  WritableFile& operator=(const WritableFile&) = delete;
+  WritableFile(WritableFile&&) = delete;
+  WritableFile& operator=(WritableFile&&) = delete;
 
   // Writes `data` at the current offset and advances it. On return the bytes
   // are in the kernel (visible to readers, lost on power failure until Sync).
@@ -81,7 +86,12 @@ class WritableFile {
 // Positional reads from an immutable (or append-only) file.
 class RandomAccessFile {
  public:
+  RandomAccessFile() = default;
   virtual ~RandomAccessFile() = default;
+  RandomAccessFile(const RandomAccessFile&) = delete;
+  RandomAccessFile& operator=(const RandomAccessFile&) = delete;
+  RandomAccessFile(RandomAccessFile&&) = delete;
+  RandomAccessFile& operator=(RandomAccessFile&&) = delete;
 
   // Reads up to `n` bytes at `offset` into `scratch` (which must have room
   // for `n` bytes). Returns the number of bytes read: fewer than `n` only when
@@ -98,13 +108,23 @@ class RandomAccessFile {
 // released when the object is destroyed.
 class FileLock {
  public:
+  FileLock() = default;
   virtual ~FileLock() = default;
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+  FileLock(FileLock&&) = delete;
+  FileLock& operator=(FileLock&&) = delete;
   virtual const std::string& path() const = 0;
 };
 
 class FileSystem {
  public:
+  FileSystem() = default;
   virtual ~FileSystem() = default;
+  FileSystem(const FileSystem&) = delete;
+  FileSystem& operator=(const FileSystem&) = delete;
+  FileSystem(FileSystem&&) = delete;
+  FileSystem& operator=(FileSystem&&) = delete;
 
   // Creates `path` (or truncates an existing file to 0) and opens it for
   // writing at offset 0. The directory entry is durable only after SyncDir.

@@ -135,8 +135,8 @@ TEST_P(FileSystemTest, TruncateShrinksAndMovesOffset) {
 TEST_P(FileSystemTest, DirectoryOperations) {
   const std::string sub = Path("x/y/z");
   ASSERT_TRUE(fs_->CreateDirs(sub).ok());
-  ASSERT_TRUE(fs_->CreateDirs(sub).ok());   // exists: fine
-  ASSERT_TRUE(fs_->CreateDir(sub).ok());    // exists: fine
+  ASSERT_TRUE(fs_->CreateDirs(sub).ok());  // exists: fine
+  ASSERT_TRUE(fs_->CreateDir(sub).ok());   // exists: fine
   ASSERT_TRUE(fs_->CreateDir(Path("x/w")).ok());
   EXPECT_EQ(fs_->CreateDir(Path("nope/a")).code(), Code::kNotFound);
   WriteFile(JoinPath(sub, "b"), "1");

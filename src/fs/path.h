@@ -10,7 +10,9 @@ namespace tidemark::fs {
 // "a" + "b" -> "a/b"; "a/" + "b" -> "a/b"; "" + "b" -> "b".
 inline std::string JoinPath(std::string_view dir, std::string_view name) {
   std::string out(dir);
-  if (!out.empty() && out.back() != '/') out.push_back('/');
+  if (!out.empty() && out.back() != '/') {
+    out.push_back('/');
+  }
   out.append(name);
   return out;
 }
@@ -24,8 +26,12 @@ inline std::string_view Basename(std::string_view path) {
 // Everything before the last '/': "/x/y" -> "/x"; "/y" -> "/"; "y" -> ".".
 inline std::string Dirname(std::string_view path) {
   const size_t slash = path.rfind('/');
-  if (slash == std::string_view::npos) return ".";
-  if (slash == 0) return "/";
+  if (slash == std::string_view::npos) {
+    return ".";
+  }
+  if (slash == 0) {
+    return "/";
+  }
   return std::string(path.substr(0, slash));
 }
 

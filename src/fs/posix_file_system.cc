@@ -20,7 +20,9 @@ namespace {
 [[maybe_unused]] const char* StrErrorResult(int rc, const char* buf) {
   return rc == 0 ? buf : "unknown error";
 }
-[[maybe_unused]] const char* StrErrorResult(const char* msg, const char* /*buf*/) { return msg; }
+[[maybe_unused]] const char* StrErrorResult(const char* msg, const char* /*buf*/) {
+  return msg;
+}
 
 std::string ErrnoMessage(int err) {
   char buf[256] = {0};
@@ -36,19 +38,27 @@ class PosixWritableFile final : public WritableFile {
   PosixWritableFile(std::string path, int fd, uint64_t offset)
       : path_(std::move(path)), fd_(fd), offset_(offset) {}
   ~PosixWritableFile() override {
-    if (fd_ >= 0) ::close(fd_);  // no sync; errors deliberately ignored (see Close)
+    if (fd_ >= 0) {
+      ::close(fd_);  // no sync; errors deliberately ignored (see Close)
+    }
   }
   PosixWritableFile(const PosixWritableFile&) = delete;
   PosixWritableFile& operator=(const PosixWritableFile&) = delete;
+  PosixWritableFile(PosixWritableFile&&) = delete;
+  PosixWritableFile& operator=(PosixWritableFile&&) = delete;
 
   Status Append(std::string_view data) override {
-    if (fd_ < 0) return ClosedError("append", path_);
+    if (fd_ < 0) {
+      return ClosedError("append", path_);
+    }
     const char* p = data.data();
     size_t left = data.size();
     while (left > 0) {
       const ssize_t n = ::pwrite(fd_, p, left, static_cast<off_t>(offset_));
       if (n < 0) {
-        if (errno == EINTR) continue;
+        if (errno == EINTR) {
+          continue;
+        }
         return PosixError("write", path_, errno);
       }
       p += n;
@@ -59,38 +69,56 @@ class PosixWritableFile final : public WritableFile {
   }
 
   Status Flush() override {
-    if (fd_ < 0) return ClosedError("flush", path_);
+    if (fd_ < 0) {
+      return ClosedError("flush", path_);
+    }
     return Status::Ok();  // nothing is buffered in user space
   }
 
   Status Sync() override {
-    if (fd_ < 0) return ClosedError("sync", path_);
+    if (fd_ < 0) {
+      return ClosedError("sync", path_);
+    }
     while (::fdatasync(fd_) != 0) {
-      if (errno != EINTR) return PosixError("fdatasync", path_, errno);
+      if (errno != EINTR) {
+        return PosixError("fdatasync", path_, errno);
+      }
     }
     return Status::Ok();
   }
 
   Status Truncate(uint64_t size) override {
-    if (fd_ < 0) return ClosedError("truncate", path_);
+    if (fd_ < 0) {
+      return ClosedError("truncate", path_);
+    }
     while (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
-      if (errno != EINTR) return PosixError("truncate", path_, errno);
+      if (errno != EINTR) {
+        return PosixError("truncate", path_, errno);
+      }
     }
     offset_ = size;
     return Status::Ok();
   }
 
   Status Preallocate(uint64_t size) override {
-    if (fd_ < 0) return ClosedError("preallocate", path_);
+    if (fd_ < 0) {
+      return ClosedError("preallocate", path_);
+    }
     struct stat st {};
-    if (::fstat(fd_, &st) != 0) return PosixError("stat", path_, errno);
+    if (::fstat(fd_, &st) != 0) {
+      return PosixError("stat", path_, errno);
+    }
     const auto current = static_cast<uint64_t>(st.st_size);
-    if (size <= current) return Status::Ok();
+    if (size <= current) {
+      return Status::Ok();
+    }
     int rc;
     do {
       rc = ::fallocate(fd_, 0, static_cast<off_t>(current), static_cast<off_t>(size - current));
     } while (rc != 0 && errno == EINTR);
-    if (rc == 0) return Status::Ok();
+    if (rc == 0) {
+      return Status::Ok();
+    }
     const int err = errno;
     if (err != EOPNOTSUPP && err != ENOSYS && err != EINVAL) {
       return PosixError("fallocate", path_, err);
@@ -98,17 +126,23 @@ class PosixWritableFile final : public WritableFile {
     // The file system cannot reserve blocks; a sparse extension still gives
     // the zero-filled, fixed-size file the callers rely on.
     while (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
-      if (errno != EINTR) return PosixError("truncate", path_, errno);
+      if (errno != EINTR) {
+        return PosixError("truncate", path_, errno);
+      }
     }
     return Status::Ok();
   }
 
   Status Close() override {
-    if (fd_ < 0) return Status::Ok();
+    if (fd_ < 0) {
+      return Status::Ok();
+    }
     const int fd = fd_;
     fd_ = -1;
     // Never retry close(): on Linux the descriptor is released even on EINTR.
-    if (::close(fd) != 0 && errno != EINTR) return PosixError("close", path_, errno);
+    if (::close(fd) != 0 && errno != EINTR) {
+      return PosixError("close", path_, errno);
+    }
     return Status::Ok();
   }
 
@@ -127,16 +161,22 @@ class PosixRandomAccessFile final : public RandomAccessFile {
   ~PosixRandomAccessFile() override { ::close(fd_); }
   PosixRandomAccessFile(const PosixRandomAccessFile&) = delete;
   PosixRandomAccessFile& operator=(const PosixRandomAccessFile&) = delete;
+  PosixRandomAccessFile(PosixRandomAccessFile&&) = delete;
+  PosixRandomAccessFile& operator=(PosixRandomAccessFile&&) = delete;
 
   Result<size_t> Read(uint64_t offset, size_t n, char* scratch) const override {
     size_t done = 0;
     while (done < n) {
       const ssize_t r = ::pread(fd_, scratch + done, n - done, static_cast<off_t>(offset + done));
       if (r < 0) {
-        if (errno == EINTR) continue;
+        if (errno == EINTR) {
+          continue;
+        }
         return PosixError("read", path_, errno);
       }
-      if (r == 0) break;  // end of file
+      if (r == 0) {
+        break;  // end of file
+      }
       done += static_cast<size_t>(r);
     }
     return done;
@@ -144,7 +184,9 @@ class PosixRandomAccessFile final : public RandomAccessFile {
 
   Result<uint64_t> Size() const override {
     struct stat st {};
-    if (::fstat(fd_, &st) != 0) return PosixError("stat", path_, errno);
+    if (::fstat(fd_, &st) != 0) {
+      return PosixError("stat", path_, errno);
+    }
     return static_cast<uint64_t>(st.st_size);
   }
 
@@ -161,6 +203,8 @@ class PosixFileLock final : public FileLock {
   ~PosixFileLock() override { ::close(fd_); }  // closing the last fd drops the flock
   PosixFileLock(const PosixFileLock&) = delete;
   PosixFileLock& operator=(const PosixFileLock&) = delete;
+  PosixFileLock(PosixFileLock&&) = delete;
+  PosixFileLock& operator=(PosixFileLock&&) = delete;
   const std::string& path() const override { return path_; }
 
  private:
@@ -192,20 +236,26 @@ Status PosixError(std::string_view op, const std::string& path, int err) {
 }
 
 PosixFileSystem* PosixFileSystem::Default() {
-  static PosixFileSystem* fs = new PosixFileSystem();  // never destroyed, by design
+  // Never destroyed, so it stays usable from other static destructors.
+  static PosixFileSystem* fs =
+      new PosixFileSystem();  // NOLINT(cppcoreguidelines-avoid-non-const-global-variables)
   return fs;
 }
 
 Result<std::unique_ptr<WritableFile>> PosixFileSystem::NewWritableFile(const std::string& path) {
   const int fd = OpenRetry(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return PosixError("open", path, errno);
+  if (fd < 0) {
+    return PosixError("open", path, errno);
+  }
   return std::unique_ptr<WritableFile>(std::make_unique<PosixWritableFile>(path, fd, 0));
 }
 
 Result<std::unique_ptr<WritableFile>> PosixFileSystem::ReopenWritableFile(const std::string& path,
                                                                           uint64_t offset) {
   const int fd = OpenRetry(path, O_WRONLY);
-  if (fd < 0) return PosixError("open", path, errno);
+  if (fd < 0) {
+    return PosixError("open", path, errno);
+  }
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     const int err = errno;
@@ -223,58 +273,82 @@ Result<std::unique_ptr<WritableFile>> PosixFileSystem::ReopenWritableFile(const 
 Result<std::unique_ptr<RandomAccessFile>> PosixFileSystem::NewRandomAccessFile(
     const std::string& path) {
   const int fd = OpenRetry(path, O_RDONLY);
-  if (fd < 0) return PosixError("open", path, errno);
+  if (fd < 0) {
+    return PosixError("open", path, errno);
+  }
   return std::unique_ptr<RandomAccessFile>(std::make_unique<PosixRandomAccessFile>(path, fd));
 }
 
 Result<uint64_t> PosixFileSystem::FileSize(const std::string& path) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return PosixError("stat", path, errno);
+  if (::stat(path.c_str(), &st) != 0) {
+    return PosixError("stat", path, errno);
+  }
   return static_cast<uint64_t>(st.st_size);
 }
 
 Result<bool> PosixFileSystem::Exists(const std::string& path) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) == 0) return true;
-  if (errno == ENOENT || errno == ENOTDIR) return false;
+  if (::stat(path.c_str(), &st) == 0) {
+    return true;
+  }
+  if (errno == ENOENT || errno == ENOTDIR) {
+    return false;
+  }
   return PosixError("stat", path, errno);
 }
 
 Status PosixFileSystem::Rename(const std::string& from, const std::string& to) {
-  if (::rename(from.c_str(), to.c_str()) != 0) return PosixError("rename", from + " to " + to, errno);
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    return PosixError("rename", from + " to " + to, errno);
+  }
   return Status::Ok();
 }
 
 Status PosixFileSystem::Remove(const std::string& path) {
-  if (::unlink(path.c_str()) != 0) return PosixError("remove", path, errno);
+  if (::unlink(path.c_str()) != 0) {
+    return PosixError("remove", path, errno);
+  }
   return Status::Ok();
 }
 
 Status PosixFileSystem::RemoveDir(const std::string& path) {
-  if (::rmdir(path.c_str()) != 0) return PosixError("rmdir", path, errno);
+  if (::rmdir(path.c_str()) != 0) {
+    return PosixError("rmdir", path, errno);
+  }
   return Status::Ok();
 }
 
 Result<std::vector<std::string>> PosixFileSystem::ListDir(const std::string& dir) {
   std::error_code ec;
   std::filesystem::directory_iterator it(dir, ec);
-  if (ec) return PosixError("list", dir, ec.value());
+  if (ec) {
+    return PosixError("list", dir, ec.value());
+  }
   std::vector<std::string> names;
   for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
-    if (ec) return PosixError("list", dir, ec.value());
+    if (ec) {
+      return PosixError("list", dir, ec.value());
+    }
     names.push_back(it->path().filename().string());
   }
-  if (ec) return PosixError("list", dir, ec.value());
+  if (ec) {
+    return PosixError("list", dir, ec.value());
+  }
   std::sort(names.begin(), names.end());
   return names;
 }
 
 Status PosixFileSystem::CreateDir(const std::string& dir) {
-  if (::mkdir(dir.c_str(), 0755) == 0) return Status::Ok();
+  if (::mkdir(dir.c_str(), 0755) == 0) {
+    return Status::Ok();
+  }
   const int err = errno;
   if (err == EEXIST) {
     struct stat st {};
-    if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return Status::Ok();
+    if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      return Status::Ok();
+    }
     return IoError("fs: mkdir " + dir + ": exists and is not a directory");
   }
   return PosixError("mkdir", dir, err);
@@ -283,13 +357,17 @@ Status PosixFileSystem::CreateDir(const std::string& dir) {
 Status PosixFileSystem::CreateDirs(const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec) return PosixError("mkdir -p", dir, ec.value());
+  if (ec) {
+    return PosixError("mkdir -p", dir, ec.value());
+  }
   return Status::Ok();
 }
 
 Status PosixFileSystem::SyncDir(const std::string& dir) {
   const int fd = OpenRetry(dir, O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return PosixError("open dir", dir, errno);
+  if (fd < 0) {
+    return PosixError("open dir", dir, errno);
+  }
   Status s;
   while (::fsync(fd) != 0) {
     if (errno != EINTR) {
@@ -303,7 +381,9 @@ Status PosixFileSystem::SyncDir(const std::string& dir) {
 
 Result<std::unique_ptr<FileLock>> PosixFileSystem::LockFile(const std::string& path) {
   const int fd = OpenRetry(path, O_RDWR | O_CREAT, 0644);
-  if (fd < 0) return PosixError("open lock file", path, errno);
+  if (fd < 0) {
+    return PosixError("open lock file", path, errno);
+  }
   int rc;
   do {
     rc = ::flock(fd, LOCK_EX | LOCK_NB);

@@ -24,15 +24,17 @@ void PutBE32(std::string* dst, uint32_t v) {
 
 uint64_t GetBE64(const char* p) {
   uint64_t v = 0;
-  for (int i = 0; i < 8; ++i)
+  for (int i = 0; i < 8; ++i) {
     v = (v << 8) | static_cast<uint8_t>(p[i]);
+  }
   return v;
 }
 
 uint32_t GetBE32(const char* p) {
   uint32_t v = 0;
-  for (int i = 0; i < 4; ++i)
+  for (int i = 0; i < 4; ++i) {
     v = (v << 8) | static_cast<uint8_t>(p[i]);
+  }
   return v;
 }
 
@@ -48,8 +50,9 @@ bool GetVarint64(std::string_view* in, uint64_t* v) {
   uint64_t result = 0;
   for (int shift = 0, i = 0; shift <= 63 && i < static_cast<int>(in->size()); shift += 7, ++i) {
     uint64_t byte = static_cast<uint8_t>((*in)[i]);
-    if (shift == 63 && byte > 1)
+    if (shift == 63 && byte > 1) {
       return false;  // would overflow 64 bits
+    }
     result |= (byte & 0x7f) << shift;
     if ((byte & 0x80) == 0) {
       in->remove_prefix(i + 1);
@@ -65,8 +68,9 @@ bool GetVarint64(std::string_view* in, uint64_t* v) {
 void AppendEscaped(std::string* dst, std::string_view user_key) {
   for (char c : user_key) {
     dst->push_back(c);
-    if (c == '\x00')
+    if (c == '\x00') {
       dst->push_back('\xff');
+    }
   }
 }
 
@@ -143,13 +147,16 @@ std::string EncodeTombstone() {
 }
 
 Result<bool> IsTombstone(std::string_view record) {
-  if (record.empty())
+  if (record.empty()) {
     return CorruptionError("mvcc: empty kv record");
+  }
   auto kind = static_cast<uint8_t>(record[0]);
-  if (kind == kRecordLive)
+  if (kind == kRecordLive) {
     return false;
-  if (kind == kRecordTombstone)
+  }
+  if (kind == kRecordTombstone) {
     return true;
+  }
   return CorruptionError(fmt::format("mvcc: unknown kv record kind 0x{:02x}", kind));
 }
 
@@ -158,7 +165,9 @@ Status DecodeLive(std::string_view record, bool skip_value, KeyValue* kv) {
     return CorruptionError("mvcc: expected a live kv record");
   }
   record.remove_prefix(1);
-  uint64_t create = 0, version = 0, lease = 0;
+  uint64_t create = 0;
+  uint64_t version = 0;
+  uint64_t lease = 0;
   if (!GetVarint64(&record, &create) || !GetVarint64(&record, &version) ||
       !GetVarint64(&record, &lease)) {
     return CorruptionError("mvcc: truncated kv record header");

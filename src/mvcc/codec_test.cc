@@ -38,12 +38,15 @@ TEST(CodecTest, KvKeysSortByUserKeyThenNewestFirst) {
   ASSERT_TRUE(std::is_sorted(users.begin(), users.end()));
   std::vector<std::pair<std::string, int64_t>> expected;
   for (const auto& u : users) {
-    for (int64_t rev : {1000000000000LL, 300LL, 2LL, 1LL})
+    for (int64_t rev : {1000000000000LL, 300LL, 2LL, 1LL}) {
       expected.emplace_back(u, rev);
+    }
   }
   std::vector<std::string> encoded;
-  for (const auto& [u, rev] : expected)
+  encoded.reserve(expected.size());
+  for (const auto& [u, rev] : expected) {
     encoded.push_back(KvKey(u, rev));
+  }
   std::vector<std::string> shuffled = encoded;
   std::mt19937 rng(7);
   std::shuffle(shuffled.begin(), shuffled.end(), rng);
@@ -125,6 +128,18 @@ TEST(CodecTest, HistoryRoundTrip) {
   EXPECT_EQ(h->key, std::string("k\0", 2));
   EXPECT_EQ(DecodeHistory(k, "\x05k").status().code(), Code::kCorruption);
   EXPECT_LT(HistoryKey(2, 7), HistoryKey(3, 0));
+
+  KeyValue kv{"k", 5, 9, 2, "val", 3};
+  std::string inline_put = HistoryInlinePutValue(kv);
+  // 03 | 01 'k' | 01 05 02 03 'val'
+  EXPECT_EQ(inline_put, S("\x03\x01k\x01\x05\x02\x03val"));
+  auto hi = DecodeHistory(HistoryKey(9, 0), inline_put);
+  ASSERT_TRUE(hi.ok()) << hi.status().ToString();
+  EXPECT_EQ(hi->type, EventType::kPut);
+  EXPECT_EQ(hi->key, "k");
+  ASSERT_TRUE(hi->inline_kv);
+  EXPECT_EQ(*hi->inline_kv, kv);
+  EXPECT_EQ(DecodeHistory(HistoryKey(9, 0), S("\x03\x09k")).status().code(), Code::kCorruption);
 }
 
 TEST(CodecTest, VarintEdgeCases) {

@@ -17,7 +17,6 @@
 namespace tidemark::mvcc {
 namespace {
 
-using testing::Keys;
 using testing::TestStore;
 using Raw = std::vector<std::pair<int64_t, bool>>;
 
@@ -107,8 +106,9 @@ TEST(CompactionTest, ReadsBelowCompactFailAtOnceEvenBeforePhysicalRemoval) {
   StoreOptions no_compactor;
   no_compactor.run_compactor = false;
   TestStore t(no_compactor);
-  for (int i = 0; i < 5; ++i)
+  for (int i = 0; i < 5; ++i) {
     t.Put("k", std::to_string(i));  // 2..6
+  }
   ASSERT_TRUE(t.store().Compact(4, t.NextIndex()).ok());
   RangeRequest r;
   r.key = "k";
@@ -149,8 +149,9 @@ TEST(CompactionTest, ReadsAndWritesDuringCompaction) {
   const int64_t current = t.store().current_revision();
   const int64_t compact_at = current - 5;
   std::vector<RangeResult> expected;
-  for (int64_t rev = compact_at; rev <= current; ++rev)
+  for (int64_t rev = compact_at; rev <= current; ++rev) {
     expected.push_back(t.Range("key", "kez", rev));
+  }
 
   ASSERT_TRUE(t.store().Compact(compact_at, t.NextIndex()).ok());
   std::atomic<bool> stop{false};
@@ -253,8 +254,9 @@ TEST(CompactionTest, CrashMidCompactionFinishesAfterReopen) {
 
 TEST(CompactionTest, SuccessiveCompactions) {
   TestStore t;
-  for (int i = 0; i < 30; ++i)
+  for (int i = 0; i < 30; ++i) {
     t.Put("k" + std::to_string(i % 3), std::to_string(i));
+  }
   for (int64_t c : {5, 9, 20, 31}) {
     ASSERT_TRUE(t.store().Compact(c, t.NextIndex()).ok());
   }

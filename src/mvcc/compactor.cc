@@ -38,8 +38,9 @@ Compactor::~Compactor() {
 
 void Compactor::Start() {
   std::lock_guard lock(mu_);
-  if (running_ || thread_.joinable())
+  if (running_ || thread_.joinable()) {
     return;
+  }
   running_ = true;
   thread_ = std::jthread([this](std::stop_token stop) { Run(stop); });
 }
@@ -55,10 +56,12 @@ void Compactor::Schedule(int64_t rev) {
 Status Compactor::Wait(int64_t rev) {
   std::unique_lock lock(mu_);
   cv_.wait(lock, [&] { return finished_ >= rev || !running_ || !error_.ok(); });
-  if (finished_ >= rev)
+  if (finished_ >= rev) {
     return Status::Ok();
-  if (!error_.ok())
+  }
+  if (!error_.ok()) {
     return error_;
+  }
   return UnavailableError(
       fmt::format("mvcc: compactor {} before finishing compaction at revision {} (done through {})",
                   halted_ ? "halted" : "not running", rev, finished_));
@@ -76,13 +79,14 @@ int64_t Compactor::finished() const {
   return finished_;
 }
 
-void Compactor::Run(std::stop_token stop) {
+void Compactor::Run(const std::stop_token& stop) {
   pthread_setname_np(pthread_self(), "mvcc-compact");
   std::unique_lock lock(mu_);
   while (true) {
     cv_.wait(lock, stop, [&] { return target_ > finished_; });
-    if (stop.stop_requested())
+    if (stop.stop_requested()) {
       break;
+    }
     const int64_t target = target_;
     lock.unlock();
     Status s = Pass(target, stop);
@@ -117,8 +121,9 @@ Status Compactor::Pass(int64_t target, const std::stop_token& stop) {
   std::string tombstone;
   int batches = 0;
   while (true) {
-    if (stop.stop_requested())
+    if (stop.stop_requested()) {
       return Status(Code::kAborted, "mvcc: compaction stopped");
+    }
     storage::WriteBatch batch(engine_);
     bool done = false;
     {
@@ -136,35 +141,42 @@ Status Compactor::Pass(int64_t target, const std::stop_token& stop) {
            it->Next(), ++scanned) {
         TM_ASSIGN_OR_RETURN(codec::KvKeyParts parts, codec::SplitKvKey(it->key()));
         if (parts.prefix != key_prefix) {
-          if (!tombstone.empty())
+          if (!tombstone.empty()) {
             batch.Delete(storage::kKvCf, tombstone);  // key finished
+          }
           tombstone.clear();
           key_prefix.assign(parts.prefix);
           kept_one = false;
         }
-        if (parts.revision > target)
+        if (parts.revision > target) {
           continue;  // newer than the compaction: keep
+        }
         if (kept_one) {
           batch.Delete(storage::kKvCf, it->key());  // superseded
           continue;
         }
         kept_one = true;  // the version visible at `target`
         TM_ASSIGN_OR_RETURN(bool is_tombstone, codec::IsTombstone(it->value()));
-        if (is_tombstone)
+        if (is_tombstone) {
           tombstone.assign(it->key());
+        }
       }
       TM_RETURN_IF_ERROR(it->status());
       done = !it->Valid();
-      if (!done)
+      if (!done) {
         cursor.assign(it->key());
-      if (done && !tombstone.empty())
+      }
+      if (done && !tombstone.empty()) {
         batch.Delete(storage::kKvCf, tombstone);
+      }
     }
-    if (!batch.empty())
+    if (!batch.empty()) {
       TM_RETURN_IF_ERROR(engine_->Write(batch));
+    }
     ++batches;
-    if (done)
+    if (done) {
       break;
+    }
     if (halt_after_batches_ >= 0 && batches >= halt_after_batches_) {
       return Status(Code::kAborted, kHaltedMessage);
     }

@@ -32,6 +32,10 @@ class Compactor {
   // `finished`: the compact revision already physically done (from meta; -1
   // if none). `halt_after_batches` < 0: never halt (testing hook).
   Compactor(storage::Engine* engine, size_t batch_limit, int64_t finished, int halt_after_batches);
+  Compactor(const Compactor&) = delete;
+  Compactor& operator=(const Compactor&) = delete;
+  Compactor(Compactor&&) = delete;
+  Compactor& operator=(Compactor&&) = delete;
   ~Compactor();  // Stop()
 
   // Starts the thread (idempotent).
@@ -48,7 +52,7 @@ class Compactor {
   int64_t finished() const;
 
  private:
-  void Run(std::stop_token stop);
+  void Run(const std::stop_token& stop);
   // One pass for `target`. kAborted if stopped or halted in between.
   Status Pass(int64_t target, const std::stop_token& stop);
 

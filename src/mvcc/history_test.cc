@@ -96,12 +96,14 @@ TEST(EventsTest, SameKeyWrittenTwiceInOneTxn) {
 
 TEST(EventsTest, RangesMaxAndCompaction) {
   TestStore t;
-  for (int i = 0; i < 5; ++i)
+  for (int i = 0; i < 5; ++i) {
     t.Put("k", std::to_string(i));  // 2..6
+  }
   {
     auto txn = t.store().BeginWrite();  // 7: three events
-    for (std::string k : {"x", "y", "z"})
+    for (std::string k : {"x", "y", "z"}) {
       ASSERT_TRUE(txn->Put(k, "v", 0).ok());
+    }
     ASSERT_TRUE(txn->Commit(t.NextIndex(), nullptr).ok());
   }
   t.Put("k", "last");  // 8

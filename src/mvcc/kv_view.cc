@@ -17,10 +17,12 @@ constexpr int kNextBeforeSeek = 4;
 }  // namespace
 
 bool InRange(std::string_view k, std::string_view key, std::string_view range_end) {
-  if (range_end.empty())
+  if (range_end.empty()) {
     return k == key;
-  if (range_end == std::string_view("\0", 1))
+  }
+  if (range_end == std::string_view("\0", 1)) {
     return k >= key;
+  }
   return k >= key && k < range_end;
 }
 
@@ -28,8 +30,9 @@ Status KvView::Scan(std::string_view key, std::string_view range_end, Mode mode,
                     const Visitor& visit) const {
   const bool single = range_end.empty();
   const bool unbounded = range_end == std::string_view("\0", 1);
-  if (!single && !unbounded && range_end <= key)
+  if (!single && !unbounded && range_end <= key) {
     return Status::Ok();  // empty range
+  }
 
   storage::ReadOptions ro;
   ro.snapshot = snapshot_;
@@ -61,11 +64,13 @@ Status KvView::Scan(std::string_view key, std::string_view range_end, Mode mode,
         kv.mod_revision = parts.revision;
         TM_RETURN_IF_ERROR(codec::DecodeLive(it->value(), mode == Mode::kKeysOnly, &kv));
       }
-      if (!visit(std::move(kv)))
+      if (!visit(std::move(kv))) {
         return Status::Ok();
+      }
     }
-    if (single)
+    if (single) {
       break;
+    }
     // Skip the older versions of this key.
     int steps = 0;
     for (it->Next(); it->Valid() && it->key().starts_with(prefix); it->Next()) {

@@ -29,12 +29,14 @@ class Model {
 
   std::optional<KeyValue> At(const std::string& key, int64_t rev) const {
     auto it = versions_.find(key);
-    if (it == versions_.end())
+    if (it == versions_.end()) {
       return std::nullopt;
+    }
     std::optional<KeyValue> found;
     for (const auto& [r, kv] : it->second) {
-      if (r > rev)
+      if (r > rev) {
         break;
+      }
       found = kv;
     }
     return found;
@@ -42,9 +44,9 @@ class Model {
 
   // A txn: applies ops at revision current + 1 if anything changes.
   struct Op {
-    bool put;
+    bool put = false;
     std::string key, end, value;
-    int64_t lease;
+    int64_t lease = 0;
   };
   // Returns, per op, what the store must return: the previous version for a
   // put (as the txn sees it), the deleted versions for a delete.
@@ -56,8 +58,9 @@ class Model {
       std::vector<KeyValue> result;
       if (op.put) {
         std::optional<KeyValue> prev = At(op.key, rev);
-        if (prev)
+        if (prev) {
           result.push_back(*prev);
+        }
         KeyValue kv{op.key,   prev ? prev->create_revision : rev,
                     rev,      prev ? prev->version + 1 : 1,
                     op.value, op.lease};
@@ -72,8 +75,9 @@ class Model {
       }
       results.push_back(std::move(result));
     }
-    if (changed)
+    if (changed) {
       current = rev;
+    }
     return results;
   }
 
@@ -81,10 +85,12 @@ class Model {
                                     int64_t rev) const {
     std::vector<std::string> out;
     for (const auto& [k, _] : versions_) {
-      if (!InRange(k, key, end))
+      if (!InRange(k, key, end)) {
         continue;
-      if (At(k, rev))
+      }
+      if (At(k, rev)) {
         out.push_back(k);
+      }
     }
     return out;
   }
@@ -93,13 +99,15 @@ class Model {
   RangeResult Range(const RangeRequest& r) const {
     int64_t rev = r.revision <= 0 ? current : r.revision;
     std::vector<KeyValue> all;
-    for (const std::string& k : LiveKeys(r.key, r.range_end, rev))
+    for (const std::string& k : LiveKeys(r.key, r.range_end, rev)) {
       all.push_back(*At(k, rev));
+    }
     RangeResult res;
     res.count = static_cast<int64_t>(all.size());
     res.revision = current;
-    if (r.count_only)
+    if (r.count_only) {
       return res;
+    }
     bool filters =
         r.min_mod_revision || r.max_mod_revision || r.min_create_revision || r.max_create_revision;
     if (r.sort_order == SortOrder::kNone && !filters && r.limit > 0 &&
@@ -108,14 +116,18 @@ class Model {
     }
     std::vector<KeyValue> kept;
     for (auto& kv : all) {
-      if (r.max_mod_revision && kv.mod_revision > r.max_mod_revision)
+      if (r.max_mod_revision && kv.mod_revision > r.max_mod_revision) {
         continue;
-      if (r.min_mod_revision && kv.mod_revision < r.min_mod_revision)
+      }
+      if (r.min_mod_revision && kv.mod_revision < r.min_mod_revision) {
         continue;
-      if (r.max_create_revision && kv.create_revision > r.max_create_revision)
+      }
+      if (r.max_create_revision && kv.create_revision > r.max_create_revision) {
         continue;
-      if (r.min_create_revision && kv.create_revision < r.min_create_revision)
+      }
+      if (r.min_create_revision && kv.create_revision < r.min_create_revision) {
         continue;
+      }
       kept.push_back(kv);
     }
     auto field = [&](const KeyValue& kv) -> std::pair<int64_t, std::string> {
@@ -134,8 +146,9 @@ class Model {
       return {};
     };
     SortOrder order = r.sort_order;
-    if (order == SortOrder::kNone && r.sort_target != SortTarget::kKey)
+    if (order == SortOrder::kNone && r.sort_target != SortTarget::kKey) {
       order = SortOrder::kAscend;
+    }
     if (order == SortOrder::kAscend) {
       std::stable_sort(kept.begin(), kept.end(),
                        [&](const auto& a, const auto& b) { return field(a) < field(b); });
@@ -148,8 +161,9 @@ class Model {
       res.more = true;
     }
     if (r.keys_only) {
-      for (auto& kv : kept)
+      for (auto& kv : kept) {
         kv.value.clear();
+      }
     }
     res.kvs = std::move(kept);
     return res;
@@ -168,8 +182,10 @@ class Model {
 };
 
 uint64_t Seed() {
-  if (const char* env = std::getenv("TM_TEST_SEED"))
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): read once, before any thread starts.
+  if (const char* env = std::getenv("TM_TEST_SEED")) {
     return std::strtoull(env, nullptr, 10);
+  }
   return std::random_device{}();
 }
 
@@ -234,14 +250,18 @@ TEST(ModelTest, RandomOpsMatchTheModel) {
     r.sort_target = static_cast<SortTarget>(pick(5));
     r.keys_only = pick(5) == 0;
     r.count_only = pick(8) == 0;
-    if (pick(4) == 0)
+    if (pick(4) == 0) {
       r.min_mod_revision = rev_between();
-    if (pick(4) == 0)
+    }
+    if (pick(4) == 0) {
       r.max_mod_revision = rev_between();
-    if (pick(6) == 0)
+    }
+    if (pick(6) == 0) {
       r.max_create_revision = pick(static_cast<int>(model.current + 1));
-    if (pick(6) == 0)
+    }
+    if (pick(6) == 0) {
       r.min_create_revision = pick(static_cast<int>(model.current + 1));
+    }
     return r;
   };
   auto expect_same = [&](const Result<RangeResult>& got, const RangeResult& want) {
@@ -258,11 +278,13 @@ TEST(ModelTest, RandomOpsMatchTheModel) {
     const int64_t from = std::max<int64_t>(model.compact, 2);
     std::vector<Event> want;
     for (auto& [rev, evs] : committed) {
-      if (rev < from)
+      if (rev < from) {
         continue;
+      }
       for (Event e : evs) {
-        if (rev - 1 < model.compact)
+        if (rev - 1 < model.compact) {
           e.prev_kv.reset();
+        }
         want.push_back(std::move(e));
       }
     }
@@ -319,8 +341,9 @@ TEST(ModelTest, RandomOpsMatchTheModel) {
         }
         std::vector<Event> events;
         ASSERT_TRUE(txn->Commit(t->NextIndex(), &events).ok());
-        if (t == &store && !events.empty())
+        if (t == &store && !events.empty()) {
           committed[model.current] = std::move(events);
+        }
       }
       ASSERT_EQ(store.store().current_revision(), model.current);
       ASSERT_EQ(twin.store().current_revision(), model.current);

@@ -49,10 +49,12 @@ Result<RangeResult> ExecuteRange(const RangeRequest& req, const RangeSource& sou
   // kvs and `more` as etcd's fetch-everything-then-sort.
   const bool key_ascend =
       req.sort_order == SortOrder::kAscend && req.sort_target == SortTarget::kKey;
-  if ((req.sort_order != SortOrder::kNone && !key_ascend) || HasFilters(req))
+  if ((req.sort_order != SortOrder::kNone && !key_ascend) || HasFilters(req)) {
     fetch_limit = 0;
-  if (fetch_limit > 0)
+  }
+  if (fetch_limit > 0) {
     ++fetch_limit;  // one extra to learn `more`
+  }
 
   KvView::Mode mode = KvView::Mode::kFull;
   if (req.count_only) {
@@ -70,14 +72,16 @@ Result<RangeResult> ExecuteRange(const RangeRequest& req, const RangeSource& sou
     }
     return true;  // count needs the whole range
   }));
-  if (req.count_only)
+  if (req.count_only) {
     return result;
+  }
 
   Prune(req, &result.kvs);
 
   SortOrder order = req.sort_order;
-  if (order == SortOrder::kNone && req.sort_target != SortTarget::kKey)
+  if (order == SortOrder::kNone && req.sort_target != SortTarget::kKey) {
     order = SortOrder::kAscend;
+  }
   // Input is in ascending key order; a stable sort keeps that order for ties.
   if (order == SortOrder::kAscend && req.sort_target != SortTarget::kKey) {
     std::stable_sort(result.kvs.begin(), result.kvs.end(), [&](const auto& a, const auto& b) {
@@ -94,8 +98,9 @@ Result<RangeResult> ExecuteRange(const RangeRequest& req, const RangeSource& sou
     result.more = true;
   }
   if (req.keys_only) {
-    for (auto& kv : result.kvs)
+    for (auto& kv : result.kvs) {
       kv.value.clear();
+    }
   }
   return result;
 }

@@ -16,22 +16,23 @@ using testing::Keys;
 using testing::TestStore;
 using V = std::vector<std::string>;
 
-const std::string kNul(1, '\0');
+constexpr std::string_view kNul("\0", 1);
 
 class RangeTest : public ::testing::Test {
  protected:
-  RangeRequest Req(std::string key, std::string end = {}) {
+  static RangeRequest Req(std::string_view key, std::string_view end = {}) {
     RangeRequest r;
-    r.key = std::move(key);
-    r.range_end = std::move(end);
+    r.key = key;
+    r.range_end = end;
     return r;
   }
   TestStore t_;
 };
 
 TEST_F(RangeTest, RangeEndConventions) {
-  for (std::string k : {"a", "b", "ba", "c"})
+  for (std::string k : {"a", "b", "ba", "c"}) {
     t_.Put(k, k);
+  }
   EXPECT_EQ(Keys(t_.Range(Req("b"))), V{"b"});                           // single key
   EXPECT_EQ(Keys(t_.Range(Req("bz"))), V{});                             // missing single key
   EXPECT_EQ(Keys(t_.Range(Req("b", "c"))), (V{"b", "ba"}));              // [b, c)
@@ -52,8 +53,9 @@ TEST_F(RangeTest, KeysWithNulAndFfBytesKeepByteOrder) {
             "b",
             "\xff",
             "\xff\xff"};
-  for (size_t i = keys.size(); i-- > 0;)
+  for (size_t i = keys.size(); i-- > 0;) {
     t_.Put(keys[i], "v" + std::to_string(i));
+  }
   EXPECT_EQ(Keys(t_.Range(Req(kNul, kNul))), keys);
   // Prefix "a\0": range_end = "a\x01".
   EXPECT_EQ(Keys(t_.Range(Req(std::string("a\0", 2), "a\x01"))),
@@ -68,8 +70,9 @@ TEST_F(RangeTest, KeysWithNulAndFfBytesKeepByteOrder) {
 }
 
 TEST_F(RangeTest, LimitCountAndMore) {
-  for (std::string k : {"a", "b", "c", "d", "e"})
+  for (std::string k : {"a", "b", "c", "d", "e"}) {
     t_.Put(k, k);
+  }
   RangeRequest r = Req("a", "z");
   r.limit = 2;
   RangeResult res = t_.Range(r);
@@ -222,9 +225,10 @@ TEST_F(SortTest, MinMaxFiltersPruneKvsButNotCount) {
 }
 
 TEST_F(RangeTest, HistoricalReadsAndRevisionErrors) {
-  for (int i = 0; i < 10; ++i)
+  for (int i = 0; i < 10; ++i) {
     t_.Put("k", std::to_string(i));  // revs 2..11
-  t_.Put("other", "o");              // 12
+  }
+  t_.Put("other", "o");  // 12
   for (int64_t rev = 2; rev <= 11; ++rev) {
     RangeRequest r = Req("k");
     r.revision = rev;

@@ -22,8 +22,9 @@ namespace {
 // Reads an optional BE64 meta value.
 Result<std::optional<uint64_t>> ReadMeta(const storage::Engine* engine, std::string_view key) {
   TM_ASSIGN_OR_RETURN(std::optional<std::string> raw, engine->Get(storage::kMetaCf, key));
-  if (!raw)
+  if (!raw) {
     return std::optional<uint64_t>();
+  }
   TM_ASSIGN_OR_RETURN(uint64_t v, codec::DecodeU64(*raw, key));
   return std::optional<uint64_t>(v);
 }
@@ -37,8 +38,9 @@ Store::~Store() {
 }
 
 void Store::Close() {
-  if (compactor_)
+  if (compactor_) {
     compactor_->Stop();
+  }
 }
 
 Result<std::unique_ptr<Store>> Store::Open(storage::Engine* engine, StoreOptions options) {
@@ -92,10 +94,12 @@ Status Store::Load() {
   const int64_t done = finished ? static_cast<int64_t>(*finished) : -1;
   compactor_ = std::make_unique<Compactor>(engine_, options_.compaction_batch_limit, done,
                                            options_.compaction_halt_after_batches_for_testing);
-  if (options_.run_compactor)
+  if (options_.run_compactor) {
     compactor_->Start();
-  if (compact_rev_.load() > done)
+  }
+  if (compact_rev_.load() > done) {
     compactor_->Schedule(compact_rev_.load());  // resume
+  }
   return Status::Ok();
 }
 
@@ -125,12 +129,15 @@ Result<RangeResult> Store::Range(const RangeRequest& req) const {
   std::shared_ptr<const storage::Snapshot> snap = engine_->GetSnapshot();
   const int64_t compact = compact_rev_.load();
   int64_t rev = req.revision;
-  if (rev > cur)
+  if (rev > cur) {
     return FutureRevError();
-  if (rev <= 0)
+  }
+  if (rev <= 0) {
     rev = cur;
-  if (rev < compact)
+  }
+  if (rev < compact) {
     return CompactedError();
+  }
 
   KvView view(engine_, snap.get(), rev);
   TM_ASSIGN_OR_RETURN(RangeResult result,
@@ -150,10 +157,12 @@ std::unique_ptr<WriteTxn> Store::BeginWrite() {
 Status Store::Compact(int64_t rev, uint64_t applied_index) {
   TM_CHECK(!txn_open_.load(std::memory_order_acquire));
   TM_RETURN_IF_ERROR(poisoned_);
-  if (rev <= compact_rev_.load())
+  if (rev <= compact_rev_.load()) {
     return CompactedError();
-  if (rev > current_revision())
+  }
+  if (rev > current_revision()) {
     return FutureRevError();
+  }
   TM_CHECK(applied_index >= applied_index_.load());
 
   storage::WriteBatch batch(engine_);
@@ -173,10 +182,12 @@ Status Store::Compact(int64_t rev, uint64_t applied_index) {
 }
 
 Status Store::WaitForCompaction(int64_t rev) const {
-  if (rev <= 0)
+  if (rev <= 0) {
     rev = compact_rev_.load();
-  if (rev <= compactor_->finished())
+  }
+  if (rev <= compactor_->finished()) {
     return Status::Ok();
+  }
   return compactor_->Wait(rev);
 }
 

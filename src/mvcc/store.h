@@ -60,6 +60,8 @@ class Store {
 
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
+  Store(Store&&) = delete;
+  Store& operator=(Store&&) = delete;
   ~Store();  // stops the compactor (an unfinished pass resumes after reopen)
   void Close();
 

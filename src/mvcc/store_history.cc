@@ -18,12 +18,15 @@ Result<HashKVResult> Store::HashKV(int64_t rev) const {
   std::shared_ptr<const storage::Snapshot> snap = engine_->GetSnapshot();
   const int64_t compact = compact_rev_.load();
   // etcd's HashByRev checks before resolving 0 to the current revision.
-  if (rev > 0 && rev <= compact)
+  if (rev > 0 && rev <= compact) {
     return CompactedError();
-  if (rev > cur)
+  }
+  if (rev > cur) {
     return FutureRevError();
-  if (rev <= 0)
+  }
+  if (rev <= 0) {
     rev = cur;
+  }
 
   storage::ReadOptions ro;
   ro.snapshot = snap.get();
@@ -39,18 +42,21 @@ Result<HashKVResult> Store::HashKV(int64_t rev) const {
       key_prefix.assign(parts.prefix);
       seen_at_or_below_compact = false;
     }
-    if (parts.revision > rev)
+    if (parts.revision > rev) {
       continue;
+    }
     if (parts.revision <= compact) {
       // Only the newest version <= compact survives compaction, and only if
       // it is not a tombstone: exactly what the compactor keeps, so the hash
       // is the same before and after physical removal.
-      if (seen_at_or_below_compact)
+      if (seen_at_or_below_compact) {
         continue;
+      }
       seen_at_or_below_compact = true;
       TM_ASSIGN_OR_RETURN(bool tombstone, codec::IsTombstone(it->value()));
-      if (tombstone)
+      if (tombstone) {
         continue;
+      }
     }
     len.clear();
     codec::PutBE32(&len, static_cast<uint32_t>(it->key().size()));
@@ -69,13 +75,16 @@ Result<std::vector<Event>> Store::Events(int64_t from_rev, int64_t to_rev, size_
   const int64_t cur = current_revision();
   std::shared_ptr<const storage::Snapshot> snap = engine_->GetSnapshot();
   const int64_t compact = compact_rev_.load();
-  if (to_rev <= 0 || to_rev > cur)
+  if (to_rev <= 0 || to_rev > cur) {
     to_rev = cur;
-  if (from_rev < compact)
+  }
+  if (from_rev < compact) {
     return CompactedError();
+  }
   std::vector<Event> events;
-  if (from_rev > to_rev)
+  if (from_rev > to_rev) {
     return events;
+  }
 
   storage::ReadOptions ro;
   ro.snapshot = snap.get();
@@ -84,8 +93,9 @@ Result<std::vector<Event>> Store::Events(int64_t from_rev, int64_t to_rev, size_
   int64_t last_rev = 0;
   for (it->Seek(codec::HistoryKey(std::max<int64_t>(from_rev, 0), 0)); it->Valid(); it->Next()) {
     TM_ASSIGN_OR_RETURN(codec::HistoryEntry h, codec::DecodeHistory(it->key(), it->value()));
-    if (max != 0 && events.size() >= max && h.revision != last_rev)
+    if (max != 0 && events.size() >= max && h.revision != last_rev) {
       break;
+    }
     last_rev = h.revision;
 
     Event ev;

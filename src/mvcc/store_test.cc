@@ -182,8 +182,9 @@ TEST(StoreTest, AllWritesOfOneTxnShareOneRevision) {
   EXPECT_EQ(events[1].kv.key, "b");
   EXPECT_EQ(events[2].type, EventType::kDelete);
   EXPECT_EQ(events[2].kv.key, "x");
-  for (const auto& e : events)
+  for (const auto& e : events) {
     EXPECT_EQ(e.kv.mod_revision, 3);
+  }
   EXPECT_EQ(events[2].kv.value, "");  // DELETE kv: key + mod_revision only
   EXPECT_EQ(events[2].kv.version, 0);
   ASSERT_TRUE(events[2].prev_kv);
@@ -294,6 +295,7 @@ TEST(StoreTest, ConcurrentReadersSeeWholeRevisions) {
   std::atomic<bool> stop{false};
   std::atomic<int> reads{0};
   std::vector<std::thread> readers;
+  readers.reserve(2);
   for (int r = 0; r < 2; ++r) {
     readers.emplace_back([&] {
       while (!stop.load()) {
@@ -317,8 +319,9 @@ TEST(StoreTest, ConcurrentReadersSeeWholeRevisions) {
     ASSERT_TRUE(txn->Commit(t.NextIndex(), nullptr).ok());
   }
   stop = true;
-  for (auto& th : readers)
+  for (auto& th : readers) {
     th.join();
+  }
   EXPECT_GT(reads.load(), 0);
 }
 

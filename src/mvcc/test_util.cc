@@ -63,8 +63,9 @@ void TestStore::OpenAll(StoreOptions options) {
   TM_CHECK(engine.ok());
   engine_ = std::move(engine).value();
   auto store = Store::Open(engine_.get(), options);
-  if (!store.ok())
+  if (!store.ok()) {
     ADD_FAILURE() << store.status().ToString();
+  }
   TM_CHECK(store.ok());
   store_ = std::move(store).value();
   last_index_ = store_->applied_index();
@@ -108,7 +109,7 @@ int64_t TestStore::Compact(int64_t rev) {
   return store_->compact_revision();
 }
 
-RangeResult TestStore::Range(RangeRequest req) {
+RangeResult TestStore::Range(const RangeRequest& req) {
   auto r = store_->Range(req);
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   return r.ok() ? std::move(r).value() : RangeResult{};
@@ -124,8 +125,9 @@ RangeResult TestStore::Range(std::string_view key, std::string_view range_end, i
 
 std::optional<KeyValue> TestStore::Get(std::string_view key, int64_t rev) {
   RangeResult r = Range(key, {}, rev);
-  if (r.kvs.empty())
+  if (r.kvs.empty()) {
     return std::nullopt;
+  }
   return r.kvs[0];
 }
 
@@ -145,23 +147,26 @@ std::vector<std::pair<int64_t, bool>> TestStore::RawVersions(std::string_view ke
 size_t TestStore::RawKvEntries() {
   size_t n = 0;
   auto it = engine_->NewIterator(storage::kKvCf);
-  for (it->SeekToFirst(); it->Valid(); it->Next())
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
     ++n;
+  }
   return n;
 }
 
 size_t TestStore::RawHistoryEntries() {
   size_t n = 0;
   auto it = engine_->NewIterator(storage::kHistoryCf);
-  for (it->SeekToFirst(); it->Valid(); it->Next())
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
     ++n;
+  }
   return n;
 }
 
 std::vector<std::string> Keys(const RangeResult& r) {
   std::vector<std::string> keys;
-  for (const auto& kv : r.kvs)
+  for (const auto& kv : r.kvs) {
     keys.push_back(kv.key);
+  }
   return keys;
 }
 

@@ -26,6 +26,10 @@ class TestStore {
  public:
   // in_memory: RocksDB in-memory Env (fast); otherwise a temp directory.
   explicit TestStore(StoreOptions options = {}, bool in_memory = true);
+  TestStore(const TestStore&) = delete;
+  TestStore& operator=(const TestStore&) = delete;
+  TestStore(TestStore&&) = delete;
+  TestStore& operator=(TestStore&&) = delete;
   ~TestStore();
 
   Store& store() { return *store_; }
@@ -41,7 +45,7 @@ class TestStore {
   int64_t Delete(std::string_view key, std::string_view range_end = {});
   int64_t Compact(int64_t rev);
 
-  RangeResult Range(RangeRequest req);
+  RangeResult Range(const RangeRequest& req);
   RangeResult Range(std::string_view key, std::string_view range_end = {}, int64_t rev = 0);
   std::optional<KeyValue> Get(std::string_view key, int64_t rev = 0);
 

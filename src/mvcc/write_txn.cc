@@ -17,8 +17,9 @@ WriteTxn::WriteTxn(Store* store)
       batch_(store->engine()) {}
 
 WriteTxn::~WriteTxn() {
-  if (!done_)
+  if (!done_) {
     store_->EndWrite();
+  }
 }
 
 Status WriteTxn::ScanOverlay(std::string_view key, std::string_view range_end, KvView::Mode mode,
@@ -28,8 +29,9 @@ Status WriteTxn::ScanOverlay(std::string_view key, std::string_view range_end, K
   auto pending_in_range = [&] {
     return pit != pending_.end() && InRange(pit->first, key, range_end);
   };
-  if (!pending_in_range())
+  if (!pending_in_range()) {
     return view.Scan(key, range_end, mode, visit);
+  }
 
   auto emit = [&](KeyValue kv) {
     if (mode == KvView::Mode::kCountOnly) {
@@ -63,8 +65,9 @@ Status WriteTxn::ScanOverlay(std::string_view key, std::string_view range_end, K
     return go_on;
   }));
   while (!stopped && pending_in_range()) {
-    if (!emit_pending())
+    if (!emit_pending()) {
       stopped = true;
+    }
   }
   return Status::Ok();
 }
@@ -73,12 +76,15 @@ Result<RangeResult> WriteTxn::Range(const RangeRequest& req) {
   TM_CHECK(!done_);
   const int64_t cur = changed() ? revision() : base_rev_;
   int64_t rev = req.revision;
-  if (rev > cur)
+  if (rev > cur) {
     return FutureRevError();
-  if (rev <= 0)
+  }
+  if (rev <= 0) {
     rev = cur;
-  if (rev < store_->compact_revision())
+  }
+  if (rev < store_->compact_revision()) {
     return CompactedError();
+  }
 
   RangeSource source;
   KvView view(store_->engine(), /*snapshot=*/nullptr, rev);
@@ -99,8 +105,9 @@ Result<RangeResult> WriteTxn::Range(const RangeRequest& req) {
 Result<std::optional<KeyValue>> WriteTxn::Get(std::string_view key) {
   TM_CHECK(!done_);
   auto it = pending_.find(key);
-  if (it != pending_.end())
+  if (it != pending_.end()) {
     return it->second;
+  }
   KvView view(store_->engine(), /*snapshot=*/nullptr, base_rev_);
   return view.Get(key);
 }
@@ -119,8 +126,9 @@ Result<std::optional<KeyValue>> WriteTxn::Committed(std::string_view key) const 
 
 void WriteTxn::SupersedeEarlierPut(std::string_view key) {
   auto it = put_event_.find(key);
-  if (it == put_event_.end())
+  if (it == put_event_.end()) {
     return;
+  }
   const size_t index = it->second;
   batch_.Put(storage::kHistoryCf, codec::HistoryKey(revision(), static_cast<uint32_t>(index)),
              codec::HistoryInlinePutValue(events_[index].kv));
@@ -130,8 +138,9 @@ void WriteTxn::SupersedeEarlierPut(std::string_view key) {
 Result<std::optional<KeyValue>> WriteTxn::Put(std::string_view key, std::string_view value,
                                               int64_t lease) {
   TM_CHECK(!done_);
-  if (key.empty())
+  if (key.empty()) {
     return InvalidArgumentError("mvcc: put with an empty key");
+  }
   TM_ASSIGN_OR_RETURN(std::optional<KeyValue> prev, Get(key));
 
   const int64_t rev = revision();
@@ -152,8 +161,9 @@ Result<std::optional<KeyValue>> WriteTxn::Put(std::string_view key, std::string_
     }
   }
   batch_.Put(storage::kKvCf, codec::KvKey(key, rev), codec::EncodeLive(kv));
-  if (!prev)
+  if (!prev) {
     ++key_count_;
+  }
   pending_.insert_or_assign(kv.key, kv);
   SupersedeEarlierPut(key);
   put_event_[kv.key] = events_.size();
@@ -192,12 +202,14 @@ Result<std::vector<KeyValue>> WriteTxn::DeleteRange(std::string_view key,
 Status WriteTxn::Commit(uint64_t applied_index, std::vector<Event>* events) {
   TM_CHECK(!done_);
   done_ = true;
-  // Whatever happens below, this txn is over: the next one may begin even
-  // while this object is still alive.
-  struct Release {
-    Store* store;
-    ~Release() { store->EndWrite(); }
-  } release{store_};
+  Status s = WriteAndPublish(applied_index, events);
+  // Whatever happened, this txn is over: the next one may begin even while
+  // this object is still alive.
+  store_->EndWrite();
+  return s;
+}
+
+Status WriteTxn::WriteAndPublish(uint64_t applied_index, std::vector<Event>* events) {
   TM_RETURN_IF_ERROR(store_->poisoned_);
   // The applied index going backwards would mean replaying the WAL twice.
   TM_CHECK(applied_index >= store_->applied_index());
@@ -216,8 +228,9 @@ Status WriteTxn::Commit(uint64_t applied_index, std::vector<Event>* events) {
     return s;
   }
   store_->Publish(new_rev, applied_index, key_count_);
-  if (events != nullptr)
+  if (events != nullptr) {
     *events = std::move(events_);
+  }
   events_.clear();
   pending_.clear();
   return Status::Ok();

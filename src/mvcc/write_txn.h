@@ -48,6 +48,8 @@ class WriteTxn {
   ~WriteTxn();
   WriteTxn(const WriteTxn&) = delete;
   WriteTxn& operator=(const WriteTxn&) = delete;
+  WriteTxn(WriteTxn&&) = delete;
+  WriteTxn& operator=(WriteTxn&&) = delete;
 
   int64_t base_revision() const { return base_rev_; }
   // The revision this txn's writes get (meaningful if changed()).
@@ -91,6 +93,8 @@ class WriteTxn {
   Status ScanOverlay(std::string_view key, std::string_view range_end, KvView::Mode mode,
                      const KvView::Visitor& visit) const;
   void AddEvent(Event event);
+  // Commit() minus the end-of-txn bookkeeping.
+  Status WriteAndPublish(uint64_t applied_index, std::vector<Event>* events);
   // The key's version at base_revision(), ignoring this txn's writes.
   Result<std::optional<KeyValue>> Committed(std::string_view key) const;
   // `key` is written again: an earlier put of it in this txn loses its kv

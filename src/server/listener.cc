@@ -153,6 +153,10 @@ void SharedListener::AcceptLoop() {
       if (maybe_h2 && static_cast<size_t>(got) < sizeof buf) continue;  // need more bytes
       sniffing.erase(fd);
       if (maybe_h2) {
+        // gRPC's TCP endpoint expects a non-blocking socket (a blocking one
+        // stalls its poller under load).
+        int flags = fcntl(fd, F_GETFL, 0);
+        fcntl(fd, F_SETFL, flags | O_NONBLOCK);
         handlers_.grpc(fd);
       } else {
         live_proxies_.fetch_add(1);

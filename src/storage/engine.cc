@@ -41,8 +41,9 @@ std::shared_ptr<Env> NewInMemoryEnv() {
 
 void MarkerTracker::OnWrite(uint64_t seq, uint64_t marker) {
   std::lock_guard lock(mu_);
-  if (marker <= last_written_)
+  if (marker <= last_written_) {
     return;  // markers are non-decreasing; nothing new
+  }
   last_written_ = marker;
   pending_.emplace_back(seq, marker);
 }
@@ -60,8 +61,9 @@ void MarkerTracker::OnFlushed(uint64_t seq) {
 void MarkerTracker::OnAllFlushed(uint64_t marker_before_flush) {
   std::lock_guard lock(mu_);
   uint64_t best = std::max(durable_.load(std::memory_order_relaxed), marker_before_flush);
-  while (!pending_.empty() && pending_.front().second <= best)
+  while (!pending_.empty() && pending_.front().second <= best) {
     pending_.pop_front();
+  }
   durable_.store(best, std::memory_order_release);
 }
 
@@ -116,8 +118,9 @@ Result<std::unique_ptr<Engine>> Engine::Open(const std::string& dir, const Optio
   db_opts.write_buffer_size = options.write_buffer_bytes;
   db_opts.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   db_opts.keep_log_file_num = 4;
-  if (options.env)
+  if (options.env) {
     db_opts.env = options.env->rep()->env.get();
+  }
   rep->listener = std::make_shared<FlushListener>(rep->markers);
   db_opts.listeners.push_back(rep->listener);
 
@@ -127,28 +130,32 @@ Result<std::unique_ptr<Engine>> Engine::Open(const std::string& dir, const Optio
   // (RocksDB requires opening every existing CF).
   std::vector<std::string> names(std::begin(kBuiltinCfs), std::end(kBuiltinCfs));
   for (const auto& extra : options.extra_column_families) {
-    if (std::find(names.begin(), names.end(), extra) == names.end())
+    if (std::find(names.begin(), names.end(), extra) == names.end()) {
       names.push_back(extra);
+    }
   }
   std::vector<std::string> existing;
   rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(db_opts, dir, &existing);
   if (ls.ok()) {
     for (const auto& name : existing) {
-      if (std::find(names.begin(), names.end(), name) == names.end())
+      if (std::find(names.begin(), names.end(), name) == names.end()) {
         names.push_back(name);
+      }
     }
   }  // else: a new database; ListColumnFamilies fails when there is none yet.
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   descriptors.reserve(names.size());
-  for (const auto& name : names)
+  for (const auto& name : names) {
     descriptors.emplace_back(name, cf_opts);
+  }
 
   rocksdb::DB* raw_db = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::Status s = rocksdb::DB::Open(db_opts, dir, descriptors, &handles, &raw_db);
-  if (!s.ok())
+  if (!s.ok()) {
     return FromRocks(s, "open", "", dir);
+  }
   rep->db.reset(raw_db);
   rep->handles = std::move(handles);
   rep->names = std::move(names);
@@ -157,8 +164,9 @@ Result<std::unique_ptr<Engine>> Engine::Open(const std::string& dir, const Optio
 
 Status Engine::Close() {
   std::lock_guard lock(rep_->close_mu);
-  if (rep_->closed)
+  if (rep_->closed) {
     return Status::Ok();
+  }
   TM_CHECK(rep_->live_readers.load() == 0 && "release iterators and snapshots before Close()");
   Status flushed = Flush();
   for (auto* h : rep_->handles) {
@@ -175,8 +183,9 @@ Status Engine::Close() {
 
 void Engine::CloseWithoutFlushForTesting() {
   std::lock_guard lock(rep_->close_mu);
-  if (rep_->closed)
+  if (rep_->closed) {
     return;
+  }
   if (rep_->live_readers.load() != 0) {
     std::fprintf(stderr, "FATAL storage: engine %s closed with %lld live iterators/snapshots\n",
                  rep_->dir.c_str(), static_cast<long long>(rep_->live_readers.load()));
@@ -200,8 +209,9 @@ const std::string& Engine::dir() const {
 
 Result<ColumnFamily> Engine::FindColumnFamily(std::string_view name) const {
   for (uint32_t i = 0; i < rep_->names.size(); ++i) {
-    if (rep_->names[i] == name)
+    if (rep_->names[i] == name) {
       return ColumnFamily{i};
+    }
   }
   return NotFoundError(fmt::format("storage: no column family named '{}' in {}", name, rep_->dir));
 }
@@ -216,8 +226,9 @@ Status Engine::Write(const WriteBatch& batch) {
   rocksdb::WriteOptions wo;
   wo.disableWAL = true;
   rocksdb::Status s = rep_->db->Write(wo, &batch.rep()->batch);
-  if (!s.ok())
+  if (!s.ok()) {
     return FromRocks(s, "write batch", "", rep_->dir);
+  }
   if (batch.durability_marker() != 0) {
     // The latest sequence number is >= this batch's last one; using it can
     // only make the marker wait for a later flush, never an earlier one.
@@ -229,15 +240,18 @@ Status Engine::Write(const WriteBatch& batch) {
 Result<std::optional<std::string>> Engine::Get(ColumnFamily cf, std::string_view key,
                                                const Snapshot* snapshot) const {
   rocksdb::ReadOptions ro;
-  if (snapshot != nullptr)
+  if (snapshot != nullptr) {
     ro.snapshot = snapshot->rep()->snapshot;
+  }
   std::string value;
   rocksdb::Status s =
       rep_->db->Get(ro, rep_->handle(cf), rocksdb::Slice(key.data(), key.size()), &value);
-  if (s.IsNotFound())
+  if (s.IsNotFound()) {
     return std::optional<std::string>();
-  if (!s.ok())
+  }
+  if (!s.ok()) {
     return FromRocks(s, "get", ColumnFamilyName(cf), rep_->dir);
+  }
   return std::optional<std::string>(std::move(value));
 }
 
@@ -254,8 +268,9 @@ std::unique_ptr<Iterator> Engine::NewIterator(ColumnFamily cf, ReadOptions optio
   auto rep = std::make_unique<Iterator::Rep>();
   rocksdb::ReadOptions ro;
   ro.fill_cache = options.fill_cache;
-  if (options.snapshot != nullptr)
+  if (options.snapshot != nullptr) {
     ro.snapshot = options.snapshot->rep()->snapshot;
+  }
   if (options.lower_bound) {
     rep->lower = std::move(*options.lower_bound);
     rep->lower_slice = rocksdb::Slice(rep->lower);
@@ -281,8 +296,9 @@ Status Engine::Flush() {
   fo.allow_write_stall = true;
   std::vector<rocksdb::ColumnFamilyHandle*> all(rep_->handles.begin(), rep_->handles.end());
   rocksdb::Status s = rep_->db->Flush(fo, all);
-  if (!s.ok())
+  if (!s.ok()) {
     return FromRocks(s, "flush", "", rep_->dir);
+  }
   rep_->markers->OnAllFlushed(marker);
   return Status::Ok();
 }
@@ -307,8 +323,9 @@ Status Engine::CompactRange() {
   co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
   for (uint32_t i = 0; i < rep_->handles.size(); ++i) {
     rocksdb::Status s = rep_->db->CompactRange(co, rep_->handles[i], nullptr, nullptr);
-    if (!s.ok())
+    if (!s.ok()) {
       return FromRocks(s, "compact range", rep_->names[i], rep_->dir);
+    }
   }
   return Status::Ok();
 }
@@ -316,14 +333,16 @@ Status Engine::CompactRange() {
 Status Engine::Checkpoint(const std::string& dir) {
   rocksdb::Checkpoint* raw = nullptr;
   rocksdb::Status s = rocksdb::Checkpoint::Create(rep_->db.get(), &raw);
-  if (!s.ok())
+  if (!s.ok()) {
     return FromRocks(s, "checkpoint create", "", rep_->dir);
+  }
   std::unique_ptr<rocksdb::Checkpoint> cp(raw);
   // log_size_for_flush = 0: always flush first. With the WAL off, unflushed
   // data would otherwise be missing from the checkpoint.
   s = cp->CreateCheckpoint(dir, /*log_size_for_flush=*/0);
-  if (!s.ok())
+  if (!s.ok()) {
     return FromRocks(s, fmt::format("checkpoint to {}", dir), "", rep_->dir);
+  }
   return Status::Ok();
 }
 

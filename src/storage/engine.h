@@ -58,6 +58,10 @@ class Env {
  public:
   struct Rep;
   explicit Env(std::unique_ptr<Rep> rep);
+  Env(const Env&) = delete;
+  Env& operator=(const Env&) = delete;
+  Env(Env&&) = delete;
+  Env& operator=(Env&&) = delete;
   ~Env();
   Rep* rep() const { return rep_.get(); }
 
@@ -94,6 +98,8 @@ class Engine {
 
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
+  Engine(Engine&&) = delete;
+  Engine& operator=(Engine&&) = delete;
   // Closes without flushing if Close() was not called; unflushed writes are
   // then lost exactly as in a crash (our WAL replays them).
   ~Engine();

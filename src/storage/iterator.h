@@ -23,6 +23,8 @@ class Snapshot {
   ~Snapshot();
   Snapshot(const Snapshot&) = delete;
   Snapshot& operator=(const Snapshot&) = delete;
+  Snapshot(Snapshot&&) = delete;
+  Snapshot& operator=(Snapshot&&) = delete;
   Rep* rep() const { return rep_.get(); }
 
  private:
@@ -36,6 +38,8 @@ class Iterator {
   ~Iterator();
   Iterator(const Iterator&) = delete;
   Iterator& operator=(const Iterator&) = delete;
+  Iterator(Iterator&&) = delete;
+  Iterator& operator=(Iterator&&) = delete;
 
   // False at either end or after an error (check status()).
   bool Valid() const;

@@ -19,6 +19,8 @@ class WriteBatch {
  public:
   explicit WriteBatch(const Engine* engine);
   ~WriteBatch();
+  WriteBatch(const WriteBatch&) = delete;
+  WriteBatch& operator=(const WriteBatch&) = delete;
   WriteBatch(WriteBatch&&) noexcept;
   WriteBatch& operator=(WriteBatch&&) noexcept;
 

@@ -10,36 +10,60 @@ namespace {
 // Directory keys must match whether they come from Dirname(file) or from a
 // SyncDir argument written with a trailing slash.
 std::string NormalizeDir(std::string dir) {
-  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  while (dir.size() > 1 && dir.back() == '/') {
+    dir.pop_back();
+  }
   return dir;
 }
 
-std::string DirOf(const std::string& path) { return NormalizeDir(fs::Dirname(path)); }
+std::string DirOf(const std::string& path) {
+  return NormalizeDir(fs::Dirname(path));
+}
 
 }  // namespace
 
 const char* FaultOpName(FaultOp op) {
   switch (op) {
-    case FaultOp::kNewWritableFile: return "new-writable-file";
-    case FaultOp::kReopenWritableFile: return "reopen-writable-file";
-    case FaultOp::kNewRandomAccessFile: return "new-random-access-file";
-    case FaultOp::kRead: return "read";
-    case FaultOp::kAppend: return "append";
-    case FaultOp::kFlush: return "flush";
-    case FaultOp::kSync: return "sync";
-    case FaultOp::kTruncate: return "truncate";
-    case FaultOp::kPreallocate: return "preallocate";
-    case FaultOp::kClose: return "close";
-    case FaultOp::kFileSize: return "file-size";
-    case FaultOp::kExists: return "exists";
-    case FaultOp::kRename: return "rename";
-    case FaultOp::kRemove: return "remove";
-    case FaultOp::kRemoveDir: return "remove-dir";
-    case FaultOp::kListDir: return "list-dir";
-    case FaultOp::kCreateDir: return "create-dir";
-    case FaultOp::kSyncDir: return "sync-dir";
-    case FaultOp::kLockFile: return "lock-file";
-    case FaultOp::kAny: return "any";
+    case FaultOp::kNewWritableFile:
+      return "new-writable-file";
+    case FaultOp::kReopenWritableFile:
+      return "reopen-writable-file";
+    case FaultOp::kNewRandomAccessFile:
+      return "new-random-access-file";
+    case FaultOp::kRead:
+      return "read";
+    case FaultOp::kAppend:
+      return "append";
+    case FaultOp::kFlush:
+      return "flush";
+    case FaultOp::kSync:
+      return "sync";
+    case FaultOp::kTruncate:
+      return "truncate";
+    case FaultOp::kPreallocate:
+      return "preallocate";
+    case FaultOp::kClose:
+      return "close";
+    case FaultOp::kFileSize:
+      return "file-size";
+    case FaultOp::kExists:
+      return "exists";
+    case FaultOp::kRename:
+      return "rename";
+    case FaultOp::kRemove:
+      return "remove";
+    case FaultOp::kRemoveDir:
+      return "remove-dir";
+    case FaultOp::kListDir:
+      return "list-dir";
+    case FaultOp::kCreateDir:
+      return "create-dir";
+    case FaultOp::kSyncDir:
+      return "sync-dir";
+    case FaultOp::kLockFile:
+      return "lock-file";
+    case FaultOp::kAny:
+      return "any";
   }
   return "unknown";
 }
@@ -59,6 +83,8 @@ class FaultInjectionFileSystem::FaultWritableFile final : public fs::WritableFil
   }
   FaultWritableFile(const FaultWritableFile&) = delete;
   FaultWritableFile& operator=(const FaultWritableFile&) = delete;
+  FaultWritableFile(FaultWritableFile&&) = delete;
+  FaultWritableFile& operator=(FaultWritableFile&&) = delete;
 
   Status Append(std::string_view data) override {
     return owner_->FileAppend(path_, generation_, base_.get(), data);
@@ -93,8 +119,8 @@ class FaultInjectionFileSystem::FaultWritableFile final : public fs::WritableFil
 
 class FaultInjectionFileSystem::FaultRandomAccessFile final : public fs::RandomAccessFile {
  public:
-  FaultRandomAccessFile(FaultInjectionFileSystem* owner,
-                        std::unique_ptr<fs::RandomAccessFile> base, uint64_t generation)
+  FaultRandomAccessFile(FaultInjectionFileSystem* owner, std::unique_ptr<fs::RandomAccessFile> base,
+                        uint64_t generation)
       : owner_(owner), base_(std::move(base)), generation_(generation) {}
 
   Result<size_t> Read(uint64_t offset, size_t n, char* scratch) const override {
@@ -132,8 +158,8 @@ Status FaultInjectionFileSystem::CheckLocked(FaultOp op, const std::string& path
     Failure& f = failures_[static_cast<int>(target)];
     if (f.remaining > 0) {
       --f.remaining;
-      return Status(f.code,
-                    std::string("fault injection: injected ") + FaultOpName(op) + " failure on " + path);
+      return Status(f.code, std::string("fault injection: injected ") + FaultOpName(op) +
+                                " failure on " + path);
     }
   }
   return Status::Ok();
@@ -178,7 +204,9 @@ int64_t FaultInjectionFileSystem::CallCount(FaultOp op) const {
 
 std::optional<std::pair<uint64_t, uint64_t>> FaultInjectionFileSystem::LastUnsyncedWrite() const {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!last_write_) return std::nullopt;
+  if (!last_write_) {
+    return std::nullopt;
+  }
   return std::make_pair(last_write_->offset, last_write_->length);
 }
 
@@ -219,7 +247,9 @@ Status FaultInjectionFileSystem::FileSync(const std::string& path, uint64_t gene
   FileState& st = files_[path];
   st.synced_size = st.size;
   st.dirty_begin = FileState::kClean;
-  if (last_write_ && last_write_->path == path) last_write_.reset();
+  if (last_write_ && last_write_->path == path) {
+    last_write_.reset();
+  }
   return Status::Ok();
 }
 
@@ -259,8 +289,12 @@ Result<std::unique_ptr<fs::WritableFile>> FaultInjectionFileSystem::NewWritableF
   TM_ASSIGN_OR_RETURN(std::unique_ptr<fs::WritableFile> file, base_->NewWritableFile(path));
   // O_TRUNC of an existing file is modelled as durable; its old data is gone.
   files_[path] = FileState{};
-  if (!existed) dirs_[DirOf(path)].created.push_back(path);
-  if (last_write_ && last_write_->path == path) last_write_.reset();
+  if (!existed) {
+    dirs_[DirOf(path)].created.push_back(path);
+  }
+  if (last_write_ && last_write_->path == path) {
+    last_write_.reset();
+  }
   return std::unique_ptr<fs::WritableFile>(
       std::make_unique<FaultWritableFile>(this, std::move(file), generation_));
 }
@@ -328,7 +362,9 @@ Status FaultInjectionFileSystem::Rename(const std::string& from, const std::stri
     }
   }
   for (FaultWritableFile* f : live_files_) {
-    if (f->path_ == from) f->path_ = to;
+    if (f->path_ == from) {
+      f->path_ = to;
+    }
   }
   dirs_[DirOf(to)].renames.emplace_back(from, to);
   return Status::Ok();
@@ -339,7 +375,9 @@ Status FaultInjectionFileSystem::Remove(const std::string& path) {
   TM_RETURN_IF_ERROR(CheckLocked(FaultOp::kRemove, path));
   TM_RETURN_IF_ERROR(base_->Remove(path));
   files_.erase(path);
-  if (last_write_ && last_write_->path == path) last_write_.reset();
+  if (last_write_ && last_write_->path == path) {
+    last_write_.reset();
+  }
   return Status::Ok();
 }
 
@@ -370,7 +408,9 @@ Status FaultInjectionFileSystem::CreateDirs(const std::string& dir) {
 Status FaultInjectionFileSystem::SyncDir(const std::string& dir) {
   std::lock_guard<std::mutex> lock(mu_);
   TM_RETURN_IF_ERROR(CheckLocked(FaultOp::kSyncDir, dir));
-  if (options_.forward_syncs) TM_RETURN_IF_ERROR(base_->SyncDir(dir));
+  if (options_.forward_syncs) {
+    TM_RETURN_IF_ERROR(base_->SyncDir(dir));
+  }
   dirs_.erase(NormalizeDir(dir));
   return Status::Ok();
 }
@@ -385,7 +425,9 @@ Result<std::unique_ptr<fs::FileLock>> FaultInjectionFileSystem::LockFile(const s
 
 Status FaultInjectionFileSystem::ZeroRangeLocked(const std::string& path, uint64_t begin,
                                                  uint64_t end) {
-  if (end <= begin) return Status::Ok();
+  if (end <= begin) {
+    return Status::Ok();
+  }
   TM_ASSIGN_OR_RETURN(std::unique_ptr<fs::WritableFile> f, base_->ReopenWritableFile(path, begin));
   TM_RETURN_IF_ERROR(f->Append(std::string(static_cast<size_t>(end - begin), '\0')));
   return f->Close();
@@ -424,17 +466,23 @@ Status FaultInjectionFileSystem::DropUnsyncedData() {
   std::lock_guard<std::mutex> lock(mu_);
   Status first_error;
   auto note = [&first_error](const Status& s) {
-    if (!s.ok() && first_error.ok()) first_error = s;
+    if (!s.ok() && first_error.ok()) {
+      first_error = s;
+    }
   };
 
   for (const auto& [path, st] : files_) {
-    if (st.dirty_begin == FileState::kClean && st.size == st.synced_size) continue;
+    if (st.dirty_begin == FileState::kClean && st.size == st.synced_size) {
+      continue;
+    }
     Result<bool> exists = base_->Exists(path);
     if (!exists.ok()) {
       note(exists.status());
       continue;
     }
-    if (!*exists) continue;
+    if (!*exists) {
+      continue;
+    }
     const uint64_t cut = std::min(st.dirty_begin, st.synced_size);
     Result<std::unique_ptr<fs::WritableFile>> f = base_->ReopenWritableFile(path, 0);
     if (!f.ok()) {
@@ -444,20 +492,28 @@ Status FaultInjectionFileSystem::DropUnsyncedData() {
     // Truncate then re-extend: the lost range reads back as zeros.
     note((*f)->Truncate(cut));
     note((*f)->Preallocate(st.synced_size));
-    if (options_.forward_syncs) note((*f)->Sync());
+    if (options_.forward_syncs) {
+      note((*f)->Sync());
+    }
     note((*f)->Close());
   }
 
   for (auto& [dir, ds] : dirs_) {
     for (auto r = ds.renames.rbegin(); r != ds.renames.rend(); ++r) {
       Result<bool> exists = base_->Exists(r->second);
-      if (exists.ok() && *exists) note(base_->Rename(r->second, r->first));
+      if (exists.ok() && *exists) {
+        note(base_->Rename(r->second, r->first));
+      }
     }
     for (const std::string& path : ds.created) {
       Result<bool> exists = base_->Exists(path);
-      if (exists.ok() && *exists) note(base_->Remove(path));
+      if (exists.ok() && *exists) {
+        note(base_->Remove(path));
+      }
     }
-    if (options_.forward_syncs) note(base_->SyncDir(dir));
+    if (options_.forward_syncs) {
+      note(base_->SyncDir(dir));
+    }
   }
 
   files_.clear();

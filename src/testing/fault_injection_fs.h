@@ -101,6 +101,8 @@ class FaultInjectionFileSystem final : public fs::FileSystem {
   ~FaultInjectionFileSystem() override;
   FaultInjectionFileSystem(const FaultInjectionFileSystem&) = delete;
   FaultInjectionFileSystem& operator=(const FaultInjectionFileSystem&) = delete;
+  FaultInjectionFileSystem(FaultInjectionFileSystem&&) = delete;
+  FaultInjectionFileSystem& operator=(FaultInjectionFileSystem&&) = delete;
 
   // ---- fs::FileSystem --------------------------------------------------------
   Result<std::unique_ptr<fs::WritableFile>> NewWritableFile(const std::string& path) override;
@@ -156,14 +158,14 @@ class FaultInjectionFileSystem final : public fs::FileSystem {
   class FaultRandomAccessFile;
 
   struct FileState {
-    uint64_t pos = 0;                    // write offset of the latest handle
-    uint64_t size = 0;                   // current length, as far as we know
-    uint64_t synced_size = 0;            // length that survives power loss
-    uint64_t dirty_begin = kClean;       // lowest offset written since the last Sync
+    uint64_t pos = 0;               // write offset of the latest handle
+    uint64_t size = 0;              // current length, as far as we know
+    uint64_t synced_size = 0;       // length that survives power loss
+    uint64_t dirty_begin = kClean;  // lowest offset written since the last Sync
     static constexpr uint64_t kClean = ~uint64_t{0};
   };
   struct DirState {
-    std::vector<std::string> created;                         // paths, in creation order
+    std::vector<std::string> created;                          // paths, in creation order
     std::vector<std::pair<std::string, std::string>> renames;  // (from, to), in order
   };
   struct LastWrite {
@@ -196,14 +198,14 @@ class FaultInjectionFileSystem final : public fs::FileSystem {
   const FaultInjectionOptions options_;
 
   mutable std::mutex mu_;
-  bool active_ = true;                           // guarded by mu_
-  uint64_t generation_ = 0;                      // guarded by mu_
-  std::map<std::string, FileState> files_;       // guarded by mu_
-  std::map<std::string, DirState> dirs_;         // guarded by mu_ (pending entries)
-  std::optional<LastWrite> last_write_;          // guarded by mu_
+  bool active_ = true;                            // guarded by mu_
+  uint64_t generation_ = 0;                       // guarded by mu_
+  std::map<std::string, FileState> files_;        // guarded by mu_
+  std::map<std::string, DirState> dirs_;          // guarded by mu_ (pending entries)
+  std::optional<LastWrite> last_write_;           // guarded by mu_
   std::array<Failure, kNumFaultOps> failures_{};  // guarded by mu_
   std::array<int64_t, kNumFaultOps> calls_{};     // guarded by mu_
-  std::set<FaultWritableFile*> live_files_;      // guarded by mu_; for Rename
+  std::set<FaultWritableFile*> live_files_;       // guarded by mu_; for Rename
 };
 
 }  // namespace tidemark::test

@@ -47,7 +47,9 @@ Status HeaderCorruption(std::string_view file_name, const std::string& why) {
 }
 
 bool ParseHex16(std::string_view s, uint64_t* out) {
-  if (s.size() != 16) return false;
+  if (s.size() != 16) {
+    return false;
+  }
   uint64_t v = 0;
   for (char c : s) {
     int d;
@@ -94,8 +96,9 @@ Result<SegmentHeader> DecodeSegmentHeader(std::string_view bytes, std::string_vi
   // Magic, version and header size keep their positions in every version, so
   // they are checked before the version-specific checksum.
   if (h.version == 0 || h.version > kFormatVersion) {
-    return FailedPreconditionError("wal: segment " + std::string(file_name) + " has format version " +
-                                   std::to_string(h.version) + "; this build reads versions 1.." +
+    return FailedPreconditionError("wal: segment " + std::string(file_name) +
+                                   " has format version " + std::to_string(h.version) +
+                                   "; this build reads versions 1.." +
                                    std::to_string(kFormatVersion));
   }
   const uint32_t stored_crc = crc32c::Unmask(DecodeFixed32(p + kHeaderCrcOffset));
@@ -110,7 +113,9 @@ Result<SegmentHeader> DecodeSegmentHeader(std::string_view bytes, std::string_vi
   h.sequence = DecodeFixed64(p + kSequenceOffset);
   h.first_index = DecodeFixed64(p + kFirstIndexOffset);
   h.flags = DecodeFixed32(p + kFlagsOffset);
-  if (h.flags != 0) return HeaderCorruption(file_name, "unknown flags " + std::to_string(h.flags));
+  if (h.flags != 0) {
+    return HeaderCorruption(file_name, "unknown flags " + std::to_string(h.flags));
+  }
   return h;
 }
 
@@ -137,7 +142,9 @@ void AppendEntryRecord(std::string* dst, const Entry& entry) {
 }
 
 std::optional<Entry> DecodeEntryPayload(std::string_view payload) {
-  if (payload.size() < kEntryFixedSize) return std::nullopt;
+  if (payload.size() < kEntryFixedSize) {
+    return std::nullopt;
+  }
   Entry e;
   e.index = DecodeFixed64(payload.data());
   e.term = DecodeFixed64(payload.data() + 8);
@@ -158,7 +165,9 @@ bool HasZeroSector(uint64_t file_offset, std::string_view bytes) {
         break;
       }
     }
-    if (all_zero) return true;
+    if (all_zero) {
+      return true;
+    }
     i = end;
   }
   return false;
@@ -190,7 +199,9 @@ Result<std::vector<SegmentName>> ListSegmentFiles(fs::FileSystem* fs, const std:
   TM_ASSIGN_OR_RETURN(std::vector<std::string> names, fs->ListDir(dir));
   std::vector<SegmentName> out;
   for (const std::string& name : names) {
-    if (std::optional<SegmentName> seg = ParseSegmentFileName(name)) out.push_back(*seg);
+    if (std::optional<SegmentName> seg = ParseSegmentFileName(name)) {
+      out.push_back(*seg);
+    }
   }
   std::sort(out.begin(), out.end(), [](const SegmentName& a, const SegmentName& b) {
     return a.sequence != b.sequence ? a.sequence < b.sequence : a.first_index < b.first_index;

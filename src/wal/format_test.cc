@@ -23,23 +23,23 @@ std::string FromHex(std::string_view hex) {
 // Python, following docs/formats/wal.md). A format change must add new
 // golden values, never edit these: version-1 files must stay readable.
 constexpr std::string_view kGoldenHeaderHex =
-    "544d57414c534547"   // magic "TMWALSEG"
-    "01000000"           // version 1
-    "28000000"           // header size 40
-    "0300000000000000"   // sequence 3
-    "2f1a000000000000"   // first index 0x1a2f
-    "00000000"           // flags
-    "bbd8fc72";          // masked crc32c of the 36 bytes above
+    "544d57414c534547"  // magic "TMWALSEG"
+    "01000000"          // version 1
+    "28000000"          // header size 40
+    "0300000000000000"  // sequence 3
+    "2f1a000000000000"  // first index 0x1a2f
+    "00000000"          // flags
+    "bbd8fc72";         // masked crc32c of the 36 bytes above
 constexpr std::string_view kGoldenRecordHex =
-    "e970c7bf"           // masked crc32c of bytes [4, 38)
-    "1a000000"           // length 26
-    "01"                 // type: entry
-    "00"                 // reserved
-    "f468"               // header check
-    "0100000000000000"   // index 1
-    "0000000000000000"   // term 0
-    "00002a36fe9c9717"   // unix_nanos 1700000000000000000
-    "6869";              // payload "hi"
+    "e970c7bf"          // masked crc32c of bytes [4, 38)
+    "1a000000"          // length 26
+    "01"                // type: entry
+    "00"                // reserved
+    "f468"              // header check
+    "0100000000000000"  // index 1
+    "0000000000000000"  // term 0
+    "00002a36fe9c9717"  // unix_nanos 1700000000000000000
+    "6869";             // payload "hi"
 
 TEST(FormatTest, SegmentHeaderGoldenBytes) {
   SegmentHeader h;
@@ -76,15 +76,17 @@ TEST(FormatTest, EntryRecordGoldenBytes) {
 }
 
 TEST(FormatTest, EntryRoundTripIncludingNegativeTimeAndEmptyPayload) {
-  for (const Entry& e : {Entry{7, 3, -5, ""}, Entry{~0ull, ~0ull, INT64_MIN, std::string(1000, 'z')},
-                         testutil::MakeEntry(42, 300)}) {
+  for (const Entry& e :
+       {Entry{7, 3, -5, ""}, Entry{~0ull, ~0ull, INT64_MIN, std::string(1000, 'z')},
+        testutil::MakeEntry(42, 300)}) {
     std::string rec;
     AppendEntryRecord(&rec, e);
     const uint32_t length = DecodeFixed32(rec.data() + 4);
     ASSERT_EQ(length + kRecordHeaderSize, rec.size());
     EXPECT_EQ(crc32c::Unmask(DecodeFixed32(rec.data())),
               crc32c::Value(rec.data() + 4, rec.size() - 4));
-    auto decoded = DecodeEntryPayload(std::string_view(rec).substr(kRecordHeaderSize));
+    const std::string_view record = rec;
+    auto decoded = DecodeEntryPayload(record.substr(kRecordHeaderSize));
     ASSERT_TRUE(decoded.has_value());
     EXPECT_EQ(*decoded, e);
   }

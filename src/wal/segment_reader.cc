@@ -9,7 +9,7 @@
 namespace tidemark::wal {
 namespace {
 
-constexpr size_t kReadAhead = 256 * 1024;
+constexpr size_t kReadAhead = size_t{256} * 1024;
 
 bool AllZero(std::string_view bytes) {
   return std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == '\0'; });
@@ -40,12 +40,16 @@ Result<std::unique_ptr<SegmentReader>> SegmentReader::Open(
 }
 
 Result<std::string_view> SegmentReader::Peek(uint64_t offset, size_t n) {
-  if (offset >= size_) return std::string_view();
+  if (offset >= size_) {
+    return std::string_view();
+  }
   n = static_cast<size_t>(std::min<uint64_t>(n, size_ - offset));
   if (offset >= buffer_offset_ && offset + n <= buffer_offset_ + buffer_.size()) {
-    return std::string_view(buffer_).substr(static_cast<size_t>(offset - buffer_offset_), n);
+    const std::string_view window = buffer_;
+    return window.substr(static_cast<size_t>(offset - buffer_offset_), n);
   }
-  const auto want = static_cast<size_t>(std::min<uint64_t>(std::max(n, kReadAhead), size_ - offset));
+  const auto want =
+      static_cast<size_t>(std::min<uint64_t>(std::max(n, kReadAhead), size_ - offset));
   buffer_.resize(want);
   buffer_offset_ = offset;
   TM_ASSIGN_OR_RETURN(size_t got, file_->Read(offset, want, buffer_.data()));
@@ -55,7 +59,8 @@ Result<std::string_view> SegmentReader::Peek(uint64_t offset, size_t n) {
     // part as absent; the record parser will classify what is left.
     n = got;
   }
-  return std::string_view(buffer_).substr(0, n);
+  const std::string_view window = buffer_;
+  return window.substr(0, n);
 }
 
 void SegmentReader::EndWith(EndKind kind, std::string reason) {
@@ -71,22 +76,32 @@ Status SegmentReader::Corrupt(const std::string& what, uint64_t offset) {
 }
 
 Status SegmentReader::TailError() const {
-  if (end_kind_ != EndKind::kTorn) return Status::Ok();
-  return CorruptionError("wal: torn record (" + end_reason_ + ") in " + file_name_ +
-                         " at offset " + std::to_string(end_offset_));
+  if (end_kind_ != EndKind::kTorn) {
+    return Status::Ok();
+  }
+  return CorruptionError("wal: torn record (" + end_reason_ + ") in " + file_name_ + " at offset " +
+                         std::to_string(end_offset_));
 }
 
 Result<std::optional<Entry>> SegmentReader::Next() {
   for (;;) {
-    if (!error_.ok()) return error_;
-    if (end_kind_ != EndKind::kNotYet) return std::optional<Entry>();
+    if (!error_.ok()) {
+      return error_;
+    }
+    if (end_kind_ != EndKind::kNotYet) {
+      return std::optional<Entry>();
+    }
     Result<std::optional<Entry>> r = NextRecord();
     if (!r.ok()) {
-      if (error_.ok()) error_ = r.status();  // sticky I/O errors too
+      if (error_.ok()) {
+        error_ = r.status();  // sticky I/O errors too
+      }
       return r;
     }
     // nullopt with kNotYet means "skipped an optional record": keep going.
-    if (r->has_value() || end_kind_ != EndKind::kNotYet) return r;
+    if (r->has_value() || end_kind_ != EndKind::kNotYet) {
+      return r;
+    }
   }
 }
 
@@ -127,8 +142,12 @@ Result<std::optional<Entry>> SegmentReader::NextRecord() {
     }
     return Corrupt("record header checksum mismatch", off);
   }
-  if (reserved != 0) return Corrupt("nonzero reserved byte in record header", off);
-  if (type == 0) return Corrupt("record type 0", off);
+  if (reserved != 0) {
+    return Corrupt("nonzero reserved byte in record header", off);
+  }
+  if (type == 0) {
+    return Corrupt("record type 0", off);
+  }
   if (length > kMaxRecordPayload) {
     return Corrupt("record length " + std::to_string(length) + " exceeds the maximum " +
                        std::to_string(kMaxRecordPayload),
@@ -136,7 +155,8 @@ Result<std::optional<Entry>> SegmentReader::NextRecord() {
   }
   const uint64_t record_size = kRecordHeaderSize + uint64_t{length};
   if (record_size > remaining) {
-    EndWith(EndKind::kTorn, "record of " + std::to_string(record_size) + " bytes extends past the end of the file (" +
+    EndWith(EndKind::kTorn, "record of " + std::to_string(record_size) +
+                                " bytes extends past the end of the file (" +
                                 std::to_string(remaining) + " bytes left)");
     return std::optional<Entry>();
   }
@@ -180,9 +200,13 @@ Result<uint64_t> SegmentReader::EndOfNonZeroData(uint64_t from) {
   constexpr size_t kChunk = 1 << 20;
   for (uint64_t off = from; off < size_;) {
     TM_ASSIGN_OR_RETURN(std::string_view bytes, Peek(off, kChunk));
-    if (bytes.empty()) break;
+    if (bytes.empty()) {
+      break;
+    }
     const size_t last = bytes.find_last_not_of('\0');
-    if (last != std::string_view::npos) end = off + last + 1;
+    if (last != std::string_view::npos) {
+      end = off + last + 1;
+    }
     off += bytes.size();
   }
   return end;

@@ -102,7 +102,7 @@ class SegmentReader {
   const uint64_t size_;
   SegmentHeader header_;
 
-  std::string buffer_;        // read-ahead window
+  std::string buffer_;          // read-ahead window
   uint64_t buffer_offset_ = 0;  // file offset of buffer_[0]
 
   uint64_t valid_end_ = kSegmentHeaderSize;

@@ -29,7 +29,9 @@ class SegmentReaderTest : public ::testing::Test {
     auto w = SegmentWriter::Create(fs(), dir_.path(), 1, first, prealloc);
     EXPECT_TRUE(w.ok()) << w.status().ToString();
     for (int i = 0; i < n; ++i) {
-      if (offsets != nullptr) offsets->push_back((*w)->size());
+      if (offsets != nullptr) {
+        offsets->push_back((*w)->size());
+      }
       (*w)->AddEntry(MakeEntry(first + i, payload));
     }
     EXPECT_TRUE((*w)->Sync().ok());
@@ -42,7 +44,7 @@ class SegmentReaderTest : public ::testing::Test {
     SegmentHeader h;
     h.sequence = 1;
     h.first_index = first;
-    const std::string path = dir_.Join(SegmentFileName(1, first));
+    std::string path = dir_.Join(SegmentFileName(1, first));
     auto f = fs()->NewWritableFile(path);
     EXPECT_TRUE(f.ok());
     EXPECT_TRUE((*f)->Append(EncodeSegmentHeader(h) + body).ok());
@@ -61,8 +63,12 @@ class SegmentReaderTest : public ::testing::Test {
   Status Drain(SegmentReader* r, std::vector<Entry>* out) {
     for (;;) {
       Result<std::optional<Entry>> e = r->Next();
-      if (!e.ok()) return e.status();
-      if (!e->has_value()) return Status::Ok();
+      if (!e.ok()) {
+        return e.status();
+      }
+      if (!e->has_value()) {
+        return Status::Ok();
+      }
       out->push_back(**e);
     }
   }
@@ -71,14 +77,16 @@ class SegmentReaderTest : public ::testing::Test {
 };
 
 TEST_F(SegmentReaderTest, ReadsBackEverythingAndStopsAtZeroFill) {
-  const std::string path = WriteSegment(10, 50, 100, 64 * 1024);
+  const std::string path = WriteSegment(10, 50, 100, uint64_t{64} * 1024);
   auto r = Open(path);
   EXPECT_EQ(r->header().first_index, 10u);
   EXPECT_EQ(r->file_name(), fs::Basename(path));
   std::vector<Entry> got;
   ASSERT_TRUE(Drain(r.get(), &got).ok());
   ASSERT_EQ(got.size(), 50u);
-  for (int i = 0; i < 50; ++i) EXPECT_EQ(got[i], MakeEntry(10 + i, 100));
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(got[i], MakeEntry(10 + i, 100));
+  }
   EXPECT_EQ(r->end_kind(), SegmentReader::EndKind::kZeroFill);
   EXPECT_EQ(r->valid_end(), kSegmentHeaderSize + 50 * EntryRecordSize(100));
   EXPECT_TRUE(r->TailError().ok());

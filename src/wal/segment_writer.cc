@@ -20,12 +20,13 @@ Result<std::unique_ptr<SegmentWriter>> SegmentWriter::Create(fs::FileSystem* fs,
   header.first_index = first_index;
   const std::string name = SegmentFileName(sequence, first_index);
   const std::string path = fs::JoinPath(dir, name);
-  const std::string tmp = path.substr(0, path.size() - kSegmentSuffix.size()) +
-                          std::string(kTempSuffix);
+  const std::string tmp =
+      path.substr(0, path.size() - kSegmentSuffix.size()) + std::string(kTempSuffix);
   {
     TM_ASSIGN_OR_RETURN(std::unique_ptr<fs::WritableFile> file, fs->NewWritableFile(tmp));
     TM_RETURN_IF_ERROR(file->Append(EncodeSegmentHeader(header)));
-    TM_RETURN_IF_ERROR(file->Preallocate(std::max<uint64_t>(preallocate_bytes, kSegmentHeaderSize)));
+    TM_RETURN_IF_ERROR(
+        file->Preallocate(std::max<uint64_t>(preallocate_bytes, kSegmentHeaderSize)));
     // The header must be durable before the name appears: a segment under its
     // final name is never torn at the header.
     TM_RETURN_IF_ERROR(file->Sync());
@@ -51,7 +52,8 @@ Result<std::unique_ptr<SegmentWriter>> SegmentWriter::Reopen(fs::FileSystem* fs,
   TM_RETURN_IF_ERROR(file->Truncate(valid_end));
   TM_RETURN_IF_ERROR(file->Preallocate(std::max(preallocate_bytes, valid_end)));
   TM_RETURN_IF_ERROR(file->Sync());
-  return std::unique_ptr<SegmentWriter>(new SegmentWriter(std::move(file), path, header, valid_end));
+  return std::unique_ptr<SegmentWriter>(
+      new SegmentWriter(std::move(file), path, header, valid_end));
 }
 
 void SegmentWriter::AddEntry(const Entry& entry) {
@@ -60,12 +62,18 @@ void SegmentWriter::AddEntry(const Entry& entry) {
 }
 
 Status SegmentWriter::Flush() {
-  if (buffer_.empty()) return Status::Ok();
+  if (buffer_.empty()) {
+    return Status::Ok();
+  }
   Status s = file_->Append(buffer_);
   flushed_ = file_->offset();
-  if (!s.ok()) return s;
+  if (!s.ok()) {
+    return s;
+  }
   buffer_.clear();
-  if (buffer_.capacity() > (16u << 20)) buffer_.shrink_to_fit();  // after a huge batch
+  if (buffer_.capacity() > (16u << 20)) {
+    buffer_.shrink_to_fit();  // after a huge batch
+  }
   return Status::Ok();
 }
 
@@ -74,6 +82,8 @@ Status SegmentWriter::Sync() {
   return file_->Sync();
 }
 
-Status SegmentWriter::Close() { return file_->Close(); }
+Status SegmentWriter::Close() {
+  return file_->Close();
+}
 
 }  // namespace tidemark::wal

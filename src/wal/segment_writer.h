@@ -70,8 +70,8 @@ class SegmentWriter {
   const std::unique_ptr<fs::WritableFile> file_;
   const std::string path_;
   const SegmentHeader header_;
-  uint64_t flushed_;     // bytes handed to the file so far (its write offset)
-  std::string buffer_;   // encoded records not yet written
+  uint64_t flushed_;    // bytes handed to the file so far (its write offset)
+  std::string buffer_;  // encoded records not yet written
   uint64_t entry_count_ = 0;
 };
 

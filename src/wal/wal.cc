@@ -25,9 +25,15 @@ Wal::Wal(fs::FileSystem* fs, std::string dir, WalOptions options)
 Wal::~Wal() = default;
 
 Result<std::unique_ptr<Wal>> Wal::Open(fs::FileSystem* fs, std::string dir, WalOptions options) {
-  if (fs == nullptr) return InvalidArgumentError("wal: null file system");
-  if (dir.empty()) return InvalidArgumentError("wal: empty directory name");
-  if (options.initial_index == 0) return InvalidArgumentError("wal: initial_index must be >= 1");
+  if (fs == nullptr) {
+    return InvalidArgumentError("wal: null file system");
+  }
+  if (dir.empty()) {
+    return InvalidArgumentError("wal: empty directory name");
+  }
+  if (options.initial_index == 0) {
+    return InvalidArgumentError("wal: initial_index must be >= 1");
+  }
   if (options.segment_size <= kSegmentHeaderSize) {
     return InvalidArgumentError("wal: segment_size " + std::to_string(options.segment_size) +
                                 " is not larger than the segment header");
@@ -38,7 +44,9 @@ Result<std::unique_ptr<Wal>> Wal::Open(fs::FileSystem* fs, std::string dir, WalO
 }
 
 void Wal::Log(const std::string& message) const {
-  if (options_.log) options_.log(message);
+  if (options_.log) {
+    options_.log(message);
+  }
 }
 
 Status Wal::Recover() {
@@ -51,18 +59,21 @@ Status Wal::Recover() {
   // entries (records are written only after the rename).
   TM_ASSIGN_OR_RETURN(std::vector<std::string> names, fs_->ListDir(dir_));
   for (const std::string& name : names) {
-    if (!EndsWith(name, kTempSuffix)) continue;
+    if (!EndsWith(name, kTempSuffix)) {
+      continue;
+    }
     TM_RETURN_IF_ERROR(fs_->Remove(fs::JoinPath(dir_, name)));
     recovery_.removed_temp_files.push_back(name);
     Log("wal: removed unfinished segment " + name + " in " + dir_);
   }
-  if (!recovery_.removed_temp_files.empty()) TM_RETURN_IF_ERROR(fs_->SyncDir(dir_));
+  if (!recovery_.removed_temp_files.empty()) {
+    TM_RETURN_IF_ERROR(fs_->SyncDir(dir_));
+  }
 
   TM_ASSIGN_OR_RETURN(std::vector<SegmentName> files, ListSegmentFiles(fs_, dir_));
   if (files.empty()) {
     const uint64_t first = options_.initial_index;
-    TM_ASSIGN_OR_RETURN(active_,
-                        SegmentWriter::Create(fs_, dir_, 1, first, options_.segment_size));
+    TM_ASSIGN_OR_RETURN(active_, SegmentWriter::Create(fs_, dir_, 1, first, options_.segment_size));
     segments_.push_back(Segment{active_->path(), 1, first, first - 1, kSegmentHeaderSize, false});
     first_index_.store(first);
     last_index_.store(first - 1);
@@ -88,7 +99,8 @@ Status Wal::Recover() {
     if (header.sequence != file.sequence || header.first_index != file.first_index) {
       return CorruptionError("wal: header of " + file.name + " says sequence " +
                              std::to_string(header.sequence) + ", first index " +
-                             std::to_string(header.first_index) + ", which does not match its name");
+                             std::to_string(header.first_index) +
+                             ", which does not match its name");
     }
     if (i > 0 && header.first_index != expected) {
       return CorruptionError("wal: index gap between " + files[i - 1].name + " and " + file.name +
@@ -98,11 +110,14 @@ Status Wal::Recover() {
     expected = header.first_index;
     for (;;) {
       TM_ASSIGN_OR_RETURN(std::optional<Entry> entry, reader->Next());
-      if (!entry) break;
+      if (!entry) {
+        break;
+      }
       if (entry->index != expected) {
         return CorruptionError("wal: index discontinuity in " + file.name + " at offset " +
                                std::to_string(reader->last_record_offset()) + ": expected index " +
-                               std::to_string(expected) + ", found " + std::to_string(entry->index));
+                               std::to_string(expected) + ", found " +
+                               std::to_string(entry->index));
       }
       ++expected;
     }
@@ -137,8 +152,8 @@ Status Wal::Recover() {
     reader.reset();
     // Always cut at valid_end (also when the tail looked clean) and re-zero
     // the rest, so new records are never followed by stale bytes.
-    TM_ASSIGN_OR_RETURN(active_, SegmentWriter::Reopen(fs_, path, header, valid_end,
-                                                        options_.segment_size));
+    TM_ASSIGN_OR_RETURN(active_,
+                        SegmentWriter::Reopen(fs_, path, header, valid_end, options_.segment_size));
     segments_.push_back(
         Segment{path, file.sequence, file.first_index, expected - 1, valid_end, false});
     active_durable_end_ = valid_end;
@@ -154,8 +169,12 @@ Status Wal::Recover() {
 }
 
 Status Wal::CheckWritable() const {
-  if (!poisoned_.ok()) return poisoned_;
-  if (closed_ || active_ == nullptr) return FailedPreconditionError("wal: " + dir_ + " is closed");
+  if (!poisoned_.ok()) {
+    return poisoned_;
+  }
+  if (closed_ || active_ == nullptr) {
+    return FailedPreconditionError("wal: " + dir_ + " is closed");
+  }
   return Status::Ok();
 }
 
@@ -177,7 +196,9 @@ Status Wal::health() const {
   return poisoned_;
 }
 
-Status Wal::Append(const Entry& entry) { return AppendBatch(std::span<const Entry>(&entry, 1)); }
+Status Wal::Append(const Entry& entry) {
+  return AppendBatch(std::span<const Entry>(&entry, 1));
+}
 
 Status Wal::AppendBatch(std::span<const Entry> entries) {
   TM_RETURN_IF_ERROR(CheckWritable());
@@ -195,7 +216,9 @@ Status Wal::AppendBatch(std::span<const Entry> entries) {
                                   std::to_string(kMaxEntryPayload));
     }
   }
-  for (const Entry& e : entries) TM_RETURN_IF_ERROR(AppendOne(e));
+  for (const Entry& e : entries) {
+    TM_RETURN_IF_ERROR(AppendOne(e));
+  }
   return Status::Ok();
 }
 
@@ -207,7 +230,9 @@ Status Wal::AppendOne(const Entry& entry) {
   last_index_.store(entry.index, std::memory_order_release);
   if (active_->buffered_bytes() >= options_.flush_threshold) {
     Status s = active_->Flush();
-    if (!s.ok()) return Poison(s);
+    if (!s.ok()) {
+      return Poison(s);
+    }
   }
   return Status::Ok();
 }
@@ -216,12 +241,16 @@ Status Wal::Rotate() {
   // The full segment must be durable before its successor exists: recovery
   // tolerates a torn tail only in the last segment.
   Status s = active_->Sync();
-  if (!s.ok()) return Poison(s);
+  if (!s.ok()) {
+    return Poison(s);
+  }
   const uint64_t last = last_index();
   const uint64_t end = active_->size();
   const uint64_t next_sequence = active_->header().sequence + 1;
   s = active_->Close();
-  if (!s.ok()) return Poison(s);
+  if (!s.ok()) {
+    return Poison(s);
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     Segment& current = segments_.back();
@@ -232,7 +261,9 @@ Status Wal::Rotate() {
   }
   Result<std::unique_ptr<SegmentWriter>> created =
       SegmentWriter::Create(fs_, dir_, next_sequence, last + 1, options_.segment_size);
-  if (!created.ok()) return Poison(created.status());
+  if (!created.ok()) {
+    return Poison(created.status());
+  }
   active_ = std::move(*created);
   active_durable_end_ = kSegmentHeaderSize;
   std::lock_guard<std::mutex> lock(mu_);
@@ -244,7 +275,9 @@ Status Wal::Rotate() {
 Status Wal::Flush() {
   TM_RETURN_IF_ERROR(CheckWritable());
   Status s = active_->Flush();
-  if (!s.ok()) return Poison(s);
+  if (!s.ok()) {
+    return Poison(s);
+  }
   return Status::Ok();
 }
 
@@ -252,9 +285,13 @@ Status Wal::Sync() {
   TM_RETURN_IF_ERROR(CheckWritable());
   const uint64_t last = last_index();
   const uint64_t end = active_->size();
-  if (end == active_durable_end_) return Status::Ok();  // nothing new since the last sync
+  if (end == active_durable_end_) {
+    return Status::Ok();  // nothing new since the last sync
+  }
   Status s = active_->Sync();
-  if (!s.ok()) return Poison(s);
+  if (!s.ok()) {
+    return Poison(s);
+  }
   active_durable_end_ = end;
   std::lock_guard<std::mutex> lock(mu_);
   // durable_end before synced_index: a reader that sees the new index must
@@ -265,8 +302,12 @@ Status Wal::Sync() {
 }
 
 Status Wal::Close() {
-  if (!poisoned_.ok()) return poisoned_;
-  if (closed_) return Status::Ok();
+  if (!poisoned_.ok()) {
+    return poisoned_;
+  }
+  if (closed_) {
+    return Status::Ok();
+  }
   TM_RETURN_IF_ERROR(Sync());
   closed_ = true;
   return active_->Close();
@@ -297,7 +338,9 @@ Status Wal::ReleaseBefore(uint64_t index) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       // segments_[1].first_index <= index  <=>  every entry of segments_[0] < index.
-      if (segments_.size() < 2 || segments_[1].first_index > index) break;
+      if (segments_.size() < 2 || segments_[1].first_index > index) {
+        break;
+      }
       doomed = segments_.front();
       segments_.pop_front();
       first_index_.store(segments_.front().first_index, std::memory_order_release);
@@ -315,8 +358,7 @@ Status Wal::ReleaseBefore(uint64_t index) {
   return Status::Ok();
 }
 
-Status Wal::ReadFrom(uint64_t first_index,
-                     const std::function<Status(const Entry&)>& fn) const {
+Status Wal::ReadFrom(uint64_t first_index, const std::function<Status(const Entry&)>& fn) const {
   struct Planned {
     std::unique_ptr<fs::RandomAccessFile> file;
     std::string name;
@@ -335,12 +377,16 @@ Status Wal::ReadFrom(uint64_t first_index,
                              " has been released; the oldest retained entry is " +
                              std::to_string(oldest));
     }
-    if (first_index > upper) return Status::Ok();
+    if (first_index > upper) {
+      return Status::Ok();
+    }
     // Files are opened under the lock so a concurrent ReleaseBefore cannot
     // unlink them between planning and reading (an open file stays readable).
     for (const Segment& s : segments_) {
       const uint64_t last = s.sealed ? s.last_index : upper;
-      if (last < first_index || s.first_index > upper || last < s.first_index) continue;
+      if (last < first_index || s.first_index > upper || last < s.first_index) {
+        continue;
+      }
       TM_ASSIGN_OR_RETURN(std::unique_ptr<fs::RandomAccessFile> file,
                           fs_->NewRandomAccessFile(s.path));
       plan.push_back(Planned{std::move(file), std::string(fs::Basename(s.path)), s.first_index,
@@ -354,7 +400,9 @@ Status Wal::ReadFrom(uint64_t first_index,
     uint64_t expected = p.first_index;
     while (expected <= p.last_index) {
       TM_ASSIGN_OR_RETURN(std::optional<Entry> entry, reader->Next());
-      if (!entry) break;
+      if (!entry) {
+        break;
+      }
       if (entry->index != expected) {
         return CorruptionError("wal: index discontinuity in " + p.name + " at offset " +
                                std::to_string(reader->last_record_offset()) + ": expected index " +
@@ -362,7 +410,9 @@ Status Wal::ReadFrom(uint64_t first_index,
                                std::to_string(entry->index));
       }
       ++expected;
-      if (entry->index >= first_index) TM_RETURN_IF_ERROR(fn(*entry));
+      if (entry->index >= first_index) {
+        TM_RETURN_IF_ERROR(fn(*entry));
+      }
     }
     if (expected <= p.last_index) {
       TM_RETURN_IF_ERROR(reader->TailError());

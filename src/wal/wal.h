@@ -108,6 +108,8 @@ class Wal {
   ~Wal();
   Wal(const Wal&) = delete;
   Wal& operator=(const Wal&) = delete;
+  Wal(Wal&&) = delete;
+  Wal& operator=(Wal&&) = delete;
 
   // Buffers `entry`. Its index must be last_index() + 1 and its payload at
   // most kMaxEntryPayload bytes, else kInvalidArgument (nothing is written).
@@ -165,8 +167,8 @@ class Wal {
     std::string path;
     uint64_t sequence = 0;
     uint64_t first_index = 0;
-    uint64_t last_index = 0;    // valid once sealed
-    uint64_t durable_end = 0;   // byte offset up to which data is durable
+    uint64_t last_index = 0;   // valid once sealed
+    uint64_t durable_end = 0;  // byte offset up to which data is durable
     bool sealed = false;
   };
 

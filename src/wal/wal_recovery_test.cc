@@ -25,8 +25,10 @@ using testutil::ReadAll;
 class WalRecoveryTest : public ::testing::Test {
  protected:
   WalRecoveryTest() {
-    options_.segment_size = 64 * 1024;
-    options_.log = [this](const std::string& m) { log_.push_back(m); };
+    options_.segment_size = uint64_t{64} * 1024;
+    options_.log = [this](const std::string& m) {
+      log_.push_back(m);
+    };
   }
 
   fs::FileSystem* fs() { return fs::PosixFileSystem::Default(); }
@@ -42,10 +44,14 @@ class WalRecoveryTest : public ::testing::Test {
   // segment paths.
   std::vector<std::string> Write(uint64_t n, size_t payload) {
     auto wal = OpenWal();
-    for (uint64_t i = 1; i <= n; ++i) EXPECT_TRUE(wal->Append(MakeEntry(i, payload)).ok());
+    for (uint64_t i = 1; i <= n; ++i) {
+      EXPECT_TRUE(wal->Append(MakeEntry(i, payload)).ok());
+    }
     EXPECT_TRUE(wal->Close().ok());
     std::vector<std::string> paths;
-    for (const SegmentInfo& s : wal->Segments()) paths.push_back(s.path);
+    for (const SegmentInfo& s : wal->Segments()) {
+      paths.push_back(s.path);
+    }
     return paths;
   }
 
@@ -64,7 +70,9 @@ class WalRecoveryTest : public ::testing::Test {
   void ExpectEntries(const Wal& wal, uint64_t last, size_t payload) {
     std::vector<Entry> got = ReadAll(wal, wal.first_index());
     ASSERT_EQ(got.size(), last + 1 - wal.first_index());
-    for (const Entry& e : got) ASSERT_EQ(e, MakeEntry(e.index, payload));
+    for (const Entry& e : got) {
+      ASSERT_EQ(e, MakeEntry(e.index, payload));
+    }
   }
 
   test::TempDir dir_;
@@ -210,8 +218,7 @@ TEST_F(WalRecoveryTest, TruncatedSealedSegmentIsAnIndexGap) {
   auto wal = TryOpen();
   ASSERT_FALSE(wal.ok());
   EXPECT_EQ(wal.status().code(), Code::kCorruption);
-  EXPECT_NE(wal.status().message().find("index gap"), std::string::npos)
-      << wal.status().message();
+  EXPECT_NE(wal.status().message().find("index gap"), std::string::npos) << wal.status().message();
 }
 
 TEST_F(WalRecoveryTest, MissingMiddleSegmentIsAnIndexGap) {
@@ -222,9 +229,8 @@ TEST_F(WalRecoveryTest, MissingMiddleSegmentIsAnIndexGap) {
   auto wal = TryOpen();
   ASSERT_FALSE(wal.ok());
   EXPECT_EQ(wal.status().code(), Code::kCorruption);
-  EXPECT_NE(wal.status().message().find("index gap between " +
-                                        std::string(fs::Basename(paths[0])) + " and " +
-                                        std::string(fs::Basename(paths[2]))),
+  EXPECT_NE(wal.status().message().find("index gap between " + std::string(fs::Basename(paths[0])) +
+                                        " and " + std::string(fs::Basename(paths[2]))),
             std::string::npos)
       << wal.status().message();
 }

@@ -54,7 +54,9 @@ class WalTest : public ::testing::TestWithParam<Impl> {
   void ExpectEntries(const Wal& wal, uint64_t first, uint64_t last, size_t payload = 32) {
     std::vector<Entry> got = ReadAll(wal, first);
     ASSERT_EQ(got.size(), last + 1 - first);
-    for (uint64_t i = first; i <= last; ++i) ASSERT_EQ(got[i - first], MakeEntry(i, payload));
+    for (uint64_t i = first; i <= last; ++i) {
+      ASSERT_EQ(got[i - first], MakeEntry(i, payload));
+    }
   }
 
   test::TempDir dir_;
@@ -136,8 +138,7 @@ TEST_P(WalTest, InitialIndexForAnEmptyDirectory) {
   auto wal = OpenWal();
   EXPECT_EQ(wal->first_index(), 1000u);
   ExpectEntries(*wal, 1000, 1010);
-  EXPECT_EQ(wal->ReadFrom(5, [](const Entry&) { return Status::Ok(); }).code(),
-            Code::kOutOfRange);
+  EXPECT_EQ(wal->ReadFrom(5, [](const Entry&) { return Status::Ok(); }).code(), Code::kOutOfRange);
 }
 
 TEST_P(WalTest, RotationAcrossManySegmentsAndReopen) {
@@ -167,7 +168,9 @@ TEST_P(WalTest, RotationAcrossManySegmentsAndReopen) {
   EXPECT_GT(wal->recovery_info().segment_count, 10u);
   std::vector<Entry> got = ReadAll(*wal, 1);
   ASSERT_EQ(got.size(), kN);
-  for (uint64_t i = 1; i <= kN; ++i) ASSERT_EQ(got[i - 1], MakeEntry(i, 10 + i % 90));
+  for (uint64_t i = 1; i <= kN; ++i) {
+    ASSERT_EQ(got[i - 1], MakeEntry(i, 10 + i % 90));
+  }
   // ReadFrom in the middle of a sealed segment.
   got = ReadAll(*wal, 333);
   ASSERT_EQ(got.size(), kN - 332);
@@ -210,8 +213,7 @@ TEST_P(WalTest, ReleaseBeforeRemovesWholeOldSegments) {
   EXPECT_EQ(wal->Segments().size(), segs.size() - 1);
   EXPECT_EQ(*fs_->Exists(segs[0].path), false);
   EXPECT_EQ(*fs_->Exists(segs[1].path), true);
-  EXPECT_EQ(wal->ReadFrom(1, [](const Entry&) { return Status::Ok(); }).code(),
-            Code::kOutOfRange);
+  EXPECT_EQ(wal->ReadFrom(1, [](const Entry&) { return Status::Ok(); }).code(), Code::kOutOfRange);
   ExpectEntries(*wal, segs[1].first_index, 400, 50);
 
   // Far beyond the end: everything but the active segment goes.
@@ -270,7 +272,9 @@ TEST_P(WalTest, ReaderThreadSeesOnlyDurablePrefixWhileWriterAppends) {
       const uint64_t synced_before = wal->synced_index();
       uint64_t expected = 1;
       Status s = wal->ReadFrom(1, [&](const Entry& e) {
-        if (e != MakeEntry(expected, 20)) bad.fetch_add(1);
+        if (e != MakeEntry(expected, 20)) {
+          bad.fetch_add(1);
+        }
         ++expected;
         return Status::Ok();
       });

@@ -30,7 +30,12 @@ TARGET = os.environ.get("TM_TARGET", "tidemark").strip().lower()
 ETCD_BIN = os.environ.get("ETCD_BIN", "/usr/bin/etcd")
 ETCDCTL_BIN = os.environ.get("ETCDCTL_BIN", "/usr/bin/etcdctl")
 _tm_bin = os.environ.get("TIDEMARK_BIN", "build/src/cli/tidemark")
-TIDEMARK_BIN = str(Path(_tm_bin) if os.path.isabs(_tm_bin) else REPO_ROOT / _tm_bin)
+if os.path.isabs(_tm_bin):
+    TIDEMARK_BIN = _tm_bin
+elif "TIDEMARK_BIN" in os.environ and os.path.exists(_tm_bin):
+    TIDEMARK_BIN = os.path.abspath(_tm_bin)  # relative to the current directory
+else:
+    TIDEMARK_BIN = str(REPO_ROOT / _tm_bin)  # relative to the repository root
 CACHE_DIR = Path(os.environ.get("TM_COMPAT_CACHE")
                  or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tidemark-compat")
 KEEP_DATA = os.environ.get("TM_COMPAT_KEEP", "") not in ("", "0")
@@ -115,7 +120,10 @@ def unb64(s):
 
 
 def _pdeathsig():
-    """preexec_fn: kill the child if the test process dies (Linux only)."""
+    """preexec_fn: kill the child if the test process dies (Linux only).
+
+    NB: the signal is sent when the spawning *thread* exits, so servers must be started from the
+    main (test) thread, never from short-lived helper threads."""
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG

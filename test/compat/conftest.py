@@ -11,7 +11,6 @@ Target selection (environment):
 import itertools
 import json
 import re
-import threading
 
 import pytest
 
@@ -91,23 +90,18 @@ def server_factory():
 
 @pytest.fixture
 def ref_and_target():
-    """(reference etcd, target) -- both fresh, started concurrently.  With TM_TARGET=etcd the
+    """(reference etcd, target) -- both fresh.  With TM_TARGET=etcd the
     target is a second etcd, which validates the differential tests themselves."""
     _check_target_name()
+    # Started one after the other from the test's own thread: servers get PR_SET_PDEATHSIG, which
+    # fires when the *thread* that spawned them exits, so never start servers from helper threads.
     servers = {"ref": Server("etcd", name="compat-diff"), "tgt": Server(cl.TARGET, name="compat-diff")}
     errors = {}
-
-    def run(k):
+    for k, s in servers.items():
         try:
-            servers[k].start()
+            s.start()
         except ServerError as e:
             errors[k] = e
-
-    threads = [threading.Thread(target=run, args=(k,)) for k in servers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
     if errors:
         for s in servers.values():
             s.cleanup()
