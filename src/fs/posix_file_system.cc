@@ -237,8 +237,8 @@ Status PosixError(std::string_view op, const std::string& path, int err) {
 
 PosixFileSystem* PosixFileSystem::Default() {
   // Never destroyed, so it stays usable from other static destructors.
-  static PosixFileSystem* fs =
-      new PosixFileSystem();  // NOLINT(cppcoreguidelines-avoid-non-const-global-variables)
+  // NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables)
+  static PosixFileSystem* fs = new PosixFileSystem();
   return fs;
 }
 

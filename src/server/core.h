@@ -81,6 +81,9 @@ struct Core {
   // apply backlog, then space quota (raising NOSPACE when exceeded).
   Status AdmitWrite(size_t request_bytes, bool needs_space);
 
+  // Sets the gauges that mirror state (keys, revisions, sizes, backlog).
+  void RefreshGauges();
+
   std::string data_path(const std::string& leaf) const { return options.data_dir + "/" + leaf; }
 };
 

@@ -1,6 +1,7 @@
 #include "server/http_gateway.h"
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include <google/protobuf/util/json_util.h>
@@ -26,6 +27,67 @@ void SendError(httplib::Response& res, grpc::StatusCode code, const std::string&
   res.set_content(j.dump(), "application/json");
 }
 
+// Go's encoding/base64 (StdEncoding) is strict: padded, standard alphabet.
+// protobuf's JSON parser also takes URL-safe and unpadded input, so check
+// first and answer with Go's message, as etcd's gateway does.
+std::optional<size_t> BadBase64At(const std::string& s) {
+  auto valid = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '+' || c == '/';
+  };
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t quantum_start = i;
+    int j = 0;
+    for (; j < 4 && i < s.size(); ++j, ++i) {
+      char c = s[i];
+      if (c == '=') {
+        // Padding may only finish the last quantum: "xx==" or "xxx=".
+        if (j < 2) return i;
+        size_t want = 4 - static_cast<size_t>(j);
+        for (size_t k = 0; k < want; ++k) {
+          if (i + k >= s.size() || s[i + k] != '=') return i + k < s.size() ? i + k : quantum_start;
+        }
+        if (i + want != s.size()) return i + want;
+        return std::nullopt;
+      }
+      if (!valid(c)) return i;
+    }
+    if (j < 4) return s.size() - static_cast<size_t>(j);  // unpadded tail
+  }
+  return std::nullopt;
+}
+
+// Walks `j` along message type `d`; on the first malformed bytes field
+// returns Go's error text.
+std::optional<std::string> CheckBytesFields(const nlohmann::json& j,
+                                            const google::protobuf::Descriptor* d) {
+  if (!j.is_object()) return std::nullopt;
+  for (const auto& [name, value] : j.items()) {
+    const auto* f = d->FindFieldByName(name);
+    if (f == nullptr) f = d->FindFieldByCamelcaseName(name);
+    if (f == nullptr) continue;  // the parser reports unknown fields
+    auto check_one = [&](const nlohmann::json& v) -> std::optional<std::string> {
+      if (f->type() == google::protobuf::FieldDescriptor::TYPE_BYTES && v.is_string()) {
+        if (auto at = BadBase64At(v.get<std::string>())) {
+          return "illegal base64 data at input byte " + std::to_string(*at);
+        }
+      } else if (f->type() == google::protobuf::FieldDescriptor::TYPE_MESSAGE) {
+        return CheckBytesFields(v, f->message_type());
+      }
+      return std::nullopt;
+    };
+    if (value.is_array()) {
+      for (const auto& v : value) {
+        if (auto e = check_one(v)) return e;
+      }
+    } else if (auto e = check_one(value)) {
+      return e;
+    }
+  }
+  return std::nullopt;
+}
+
 std::string ToJson(const Message& m) {
   JsonPrintOptions opts;
   opts.preserve_proto_field_names = true;
@@ -44,6 +106,13 @@ httplib::Server::Handler Unary(StubCall<Req, Resp> call) {
   return [call](const httplib::Request& hreq, httplib::Response& res) {
     Req req;
     std::string body = hreq.body.empty() ? "{}" : hreq.body;
+    auto parsed = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (!parsed.is_discarded()) {
+      if (auto e = CheckBytesFields(parsed, Req::descriptor())) {
+        SendError(res, grpc::StatusCode::INVALID_ARGUMENT, *e);
+        return;
+      }
+    }
     JsonParseOptions opts;
     opts.ignore_unknown_fields = false;
     auto st = google::protobuf::util::JsonStringToMessage(body, &req, opts);
@@ -91,6 +160,7 @@ void RegisterHttpRoutes(Core* core, httplib::Server* http) {
     res.set_content(j.dump(), "application/json");
   });
   http->Get("/metrics", [core](const httplib::Request&, httplib::Response& res) {
+    core->RefreshGauges();
     res.set_content(core->metrics->Render(), "text/plain; version=0.0.4; charset=utf-8");
   });
 
@@ -98,6 +168,13 @@ void RegisterHttpRoutes(Core* core, httplib::Server* http) {
   auto route = [http](const std::string& path, httplib::Server::Handler h) {
     http->Post("/v3" + path, h);
     http->Post("/v3beta" + path, h);
+    // grpc-gateway answers other methods on a known path with 405.
+    auto not_allowed = [](const httplib::Request&, httplib::Response& res) {
+      SendError(res, grpc::StatusCode::UNIMPLEMENTED, "Method Not Allowed");
+      res.status = 405;
+    };
+    http->Get("/v3" + path, not_allowed);
+    http->Get("/v3beta" + path, not_allowed);
   };
   route("/kv/range", Unary<RangeRequest, RangeResponse>(
                          [kv](auto* c, auto& r, auto* o) { return kv->Range(c, r, o); }));

@@ -169,6 +169,15 @@ Status Core::AdmitWrite(size_t request_bytes, bool needs_space) {
   return Status::Ok();
 }
 
+void Core::RefreshGauges() {
+  metrics->db_total_size->Set(static_cast<double>(db_size_bytes.load()));
+  metrics->db_total_size_in_use->Set(static_cast<double>(db_size_bytes.load()));
+  metrics->keys_total->Set(static_cast<double>(store->key_count()));
+  metrics->current_revision->Set(static_cast<double>(store->current_revision()));
+  metrics->compact_revision->Set(static_cast<double>(store->compact_revision()));
+  metrics->proposals_pending->Set(static_cast<double>(pipeline->pending()));
+}
+
 Server::Server(std::unique_ptr<Core> core) : core_(std::move(core)) {}
 
 Server::~Server() { Shutdown(); }
@@ -271,12 +280,6 @@ Status Server::Start() {
     while (!c->stopping.load()) {
       auto size = c->engine->ApproximateSizeBytes();
       if (size.ok()) c->db_size_bytes.store(static_cast<int64_t>(*size));
-      c->metrics->db_total_size->Set(static_cast<double>(c->db_size_bytes.load()));
-      c->metrics->db_total_size_in_use->Set(static_cast<double>(c->db_size_bytes.load()));
-      c->metrics->keys_total->Set(static_cast<double>(c->store->key_count()));
-      c->metrics->current_revision->Set(static_cast<double>(c->store->current_revision()));
-      c->metrics->compact_revision->Set(static_cast<double>(c->store->compact_revision()));
-      c->metrics->proposals_pending->Set(static_cast<double>(c->pipeline->pending()));
       for (int i = 0; i < 10 && !c->stopping.load(); ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }

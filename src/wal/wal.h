@@ -50,7 +50,8 @@ namespace tidemark::wal {
 struct WalOptions {
   // Target segment size: new segments are preallocated to it, and the writer
   // moves to a new segment once the current one holds at least this many
-  // bytes (a single large batch may overshoot it).
+  // bytes (the entry that crosses the size stays whole, so a segment can end
+  // up larger by up to one entry).
   uint64_t segment_size = 64u << 20;
   // Index of the first entry when the directory holds no segment yet
   // (e.g. restored applied index + 1). Ignored otherwise. Must be >= 1.
