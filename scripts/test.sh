@@ -9,7 +9,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root/build"
 ctest --output-on-failure -j "${JOBS:-$(nproc)}" --timeout 600
 cd "$root"
-if [[ -f test/compat/node/package-lock.json ]]; then
-  (cd test/compat/node && npm ci --no-audit --no-fund --loglevel=error)
-fi
-TIDEMARK_BIN="$root/build/src/cli/tidemark" /usr/bin/python3 -m pytest -q -p no:cacheprovider test "${@}"
+# Process-level tests against the built binary with the real clients (etcdctl,
+# python3-etcd3, npm etcd3 installed by `npm ci` from test/compat/node's lock
+# file into a cache dir, Go clientv3 built offline). Debian's python, not a
+# pyenv one that may come first in PATH.
+TIDEMARK_BIN="$root/build/src/cli/tidemark" /usr/bin/python3 -m pytest -q test "${@}"
