@@ -131,9 +131,9 @@ bool IsStorageError(const Status& s) {
 // Executes txns against one mvcc::WriteTxn.
 class TxnRunner {
  public:
-  TxnRunner(mvcc::WriteTxn* w, const LeaseExistsFn& lease_exists, int64_t base_rev,
-            int64_t compact_rev)
-      : w_(w), lease_exists_(lease_exists), base_rev_(base_rev), compact_rev_(compact_rev) {}
+  TxnRunner(mvcc::WriteTxn* w, const lease::Lessor* lessor, lease::Delta* delta,
+            int64_t base_rev, int64_t compact_rev)
+      : w_(w), lessor_(lessor), delta_(delta), base_rev_(base_rev), compact_rev_(compact_rev) {}
 
   // Evaluates every compare of `t` and its nested txns against the state
   // before any op runs (etcd 3.4 compareToPath), appending one bool per txn
@@ -230,7 +230,9 @@ class TxnRunner {
       }
     }
     if (lease != 0 && !LeaseExists(lease)) return LeaseNotFound();
-    TM_RETURN_IF_ERROR(w_->Put(p.key(), value, lease).status());
+    TM_ASSIGN_OR_RETURN(auto old, w_->Put(p.key(), value, lease));
+    if (old && old->lease != 0 && old->lease != lease) delta_->Detach(old->lease, p.key());
+    if (lease != 0) delta_->Attach(lease, p.key());
     written_ = true;
     out->mutable_header()->set_revision(base_rev_ + 1);
     return Status::Ok();
@@ -239,6 +241,9 @@ class TxnRunner {
   Status DoDelete(const etcdserverpb::DeleteRangeRequest& d,
                   etcdserverpb::DeleteRangeResponse* out) {
     TM_ASSIGN_OR_RETURN(auto deleted, w_->DeleteRange(d.key(), d.range_end()));
+    for (const auto& kv : deleted) {
+      if (kv.lease != 0) delta_->Detach(kv.lease, kv.key);
+    }
     out->set_deleted(static_cast<int64_t>(deleted.size()));
     if (d.prev_kv()) {
       for (const auto& kv : deleted) ToProto(kv, out->add_prev_kvs());
@@ -260,7 +265,7 @@ class TxnRunner {
   bool written() const { return written_; }
 
  private:
-  bool LeaseExists(int64_t id) const { return lease_exists_ && lease_exists_(id); }
+  bool LeaseExists(int64_t id) const { return lessor_ != nullptr && lessor_->Exists(id); }
 
   Result<bool> EvalCompare(const Compare& c) {
     mvcc::RangeRequest rr;
@@ -278,7 +283,8 @@ class TxnRunner {
   }
 
   mvcc::WriteTxn* w_;
-  const LeaseExistsFn& lease_exists_;
+  const lease::Lessor* lessor_;
+  lease::Delta* delta_;
   int64_t base_rev_;
   int64_t compact_rev_;
   bool written_ = false;
@@ -442,10 +448,16 @@ Status Applier::Apply(uint64_t index, const internal::InternalRequest& req,
   if (req.request_case() == internal::InternalRequest::kAlarm) {
     return ApplyAlarm(index, req.alarm(), resp->mutable_alarm(), fatal);
   }
+  if (req.request_case() == internal::InternalRequest::kLeaseGrant ||
+      req.request_case() == internal::InternalRequest::kLeaseRevoke ||
+      req.request_case() == internal::InternalRequest::kLeaseExpire) {
+    return ApplyLease(index, req, resp, events, fatal);
+  }
 
   auto w = store_->BeginWrite();
   const int64_t base_rev = store_->current_revision();
-  TxnRunner runner(w.get(), lease_exists_, base_rev, store_->compact_revision());
+  lease::Delta delta;
+  TxnRunner runner(w.get(), lessor_, &delta, base_rev, store_->compact_revision());
   Status result;
   switch (req.request_case()) {
     case internal::InternalRequest::kPut:
@@ -482,12 +494,15 @@ Status Applier::Apply(uint64_t index, const internal::InternalRequest& req,
     w.reset();
     w = store_->BeginWrite();
     events->clear();
+    delta.Clear();
   }
+  if (lessor_ != nullptr && !delta.empty()) lessor_->WriteTo(delta, &w->batch());
   Status c = w->Commit(index, events);
   if (!c.ok()) {
     *fatal = true;
     return c;
   }
+  if (lessor_ != nullptr && !delta.empty()) lessor_->Publish(delta);
   return result;
 }
 

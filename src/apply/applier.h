@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "lease/lessor.h"
 #include "mvcc/store.h"
 #include "mvcc/types.h"
 
@@ -32,15 +33,15 @@ struct ApplyOptions {
   int max_txn_ops = 128;
 };
 
-// Answers whether a lease exists (wired to the lessor by the server; until
-// leases exist every non-zero lease is missing).
-using LeaseExistsFn = std::function<bool(int64_t lease_id)>;
-
 class Applier {
  public:
   Applier(mvcc::Store* store, ApplyOptions options);
 
-  void set_lease_exists(LeaseExistsFn fn) { lease_exists_ = std::move(fn); }
+  // The lease table (not owned; must outlive the Applier). Without one every
+  // non-zero lease is missing and lease requests fail with "requested lease
+  // not found". Set before the first Apply().
+  void set_lessor(lease::Lessor* lessor) { lessor_ = lessor; }
+  lease::Lessor* lessor() const { return lessor_; }
 
   // Stateless checks done before a request is proposed (etcd's v3rpc
   // checks): empty keys, ignore_value/ignore_lease conflicts, too many txn
@@ -55,6 +56,11 @@ class Applier {
   // Applies the entry at `index`. On success fills `resp` and appends the
   // changes to `events`. On a request error returns it (entry consumed).
   // `fatal` is set when the error came from storage (fail-stop).
+  // Leases: a Put with a lease attaches the key (detaching it from its
+  // previous lease), a Put with lease 0 or a delete detaches; lease_revoke and
+  // lease_expire delete every attached key in ONE revision and drop the
+  // lease. Lease table changes go into the same storage batch as the data
+  // and reach the Lessor's memory only after that batch committed.
   Status Apply(uint64_t index, const internal::InternalRequest& req,
                internal::InternalResponse* resp, std::vector<mvcc::Event>* events, bool* fatal);
 
@@ -74,10 +80,14 @@ class Applier {
   Status ApplyAlarm(uint64_t index, const etcdserverpb::AlarmRequest& r,
                     etcdserverpb::AlarmResponse* resp, bool* fatal);
   Status CheckTxnOps(const etcdserverpb::TxnRequest& r) const;
+  // lease_grant / lease_revoke / lease_expire (apply/lease_apply.cc).
+  Status ApplyLease(uint64_t index, const internal::InternalRequest& req,
+                    internal::InternalResponse* resp, std::vector<mvcc::Event>* events,
+                    bool* fatal);
 
   mvcc::Store* store_;
   ApplyOptions options_;
-  LeaseExistsFn lease_exists_;
+  lease::Lessor* lessor_ = nullptr;
   mutable std::mutex alarms_mu_;
   std::set<std::pair<uint64_t, int>> alarms_;  // guarded by alarms_mu_
 };

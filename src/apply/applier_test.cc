@@ -9,6 +9,7 @@
 #include "apply/errors.h"
 #include "mvcc/store.h"
 #include "storage/engine.h"
+#include "storage/write_batch.h"
 
 namespace tidemark::apply {
 namespace {
@@ -32,11 +33,23 @@ class ApplierTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(*s);
     applier_ = std::make_unique<Applier>(store_.get(), ApplyOptions{});
-    applier_->set_lease_exists([](int64_t id) { return id == 42; });
+    auto l = lease::Lessor::Open(engine_.get(), lease::Lessor::Options{});
+    ASSERT_TRUE(l.ok()) << l.status().ToString();
+    lessor_ = std::move(*l);
+    applier_->set_lessor(lessor_.get());
+    if (!lessor_->Exists(42)) {  // lease 42 exists in every test
+      lease::Delta d;
+      d.Grant(42, 60);
+      storage::WriteBatch b(engine_.get());
+      lessor_->WriteTo(d, &b);
+      ASSERT_TRUE(engine_->Write(b).ok());
+      lessor_->Publish(d);
+    }
     ASSERT_TRUE(applier_->LoadAlarms().ok());
   }
   void Reopen() {
     applier_.reset();
+    lessor_.reset();
     store_->Close();
     store_.reset();
     ASSERT_TRUE(engine_->Close().ok());
@@ -78,6 +91,7 @@ class ApplierTest : public ::testing::Test {
   std::shared_ptr<storage::Env> env_;
   std::unique_ptr<storage::Engine> engine_;
   std::unique_ptr<mvcc::Store> store_;
+  std::unique_ptr<lease::Lessor> lessor_;
   std::unique_ptr<Applier> applier_;
   uint64_t index_ = 0;
 };

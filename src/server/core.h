@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,7 +18,9 @@
 #include "apply/applier.h"
 #include "base/clock.h"
 #include "fs/file_system.h"
+#include "lease/lessor.h"
 #include "mvcc/store.h"
+#include "server/auto_compactor.h"
 #include "server/listener.h"
 #include "server/metrics.h"
 #include "server/options.h"
@@ -46,6 +49,7 @@ struct Core {
   std::unique_ptr<fs::FileLock> lock;
   std::unique_ptr<storage::Engine> engine;
   std::unique_ptr<mvcc::Store> store;
+  std::unique_ptr<lease::Lessor> lessor;  // outlives applier (which points to it)
   std::unique_ptr<apply::Applier> applier;
   std::unique_ptr<wal::Wal> wal;
   std::unique_ptr<Metrics> metrics;
@@ -62,6 +66,7 @@ struct Core {
   std::atomic<int64_t> db_size_bytes{0};
   std::atomic<bool> stopping{false};
   std::thread maintenance_thread;
+  std::optional<AutoCompactor> auto_compactor;  // maintenance thread only
 
   int64_t quota_bytes() const {
     return options.quota_backend_bytes > 0 ? options.quota_backend_bytes : kDefaultQuotaBytes;

@@ -142,6 +142,7 @@ void RegisterHttpRoutes(Core* core, httplib::Server* http) {
   auto mt = std::shared_ptr<etcdserverpb::Maintenance::Stub>(
       etcdserverpb::Maintenance::NewStub(channel));
   auto cl = std::shared_ptr<etcdserverpb::Cluster::Stub>(etcdserverpb::Cluster::NewStub(channel));
+  auto ls = std::shared_ptr<etcdserverpb::Lease::Stub>(etcdserverpb::Lease::NewStub(channel));
 
   http->Get("/health", [core, kv](const httplib::Request&, httplib::Response& res) {
     // etcd 3.4: healthy when a linearizable read succeeds and no alarm is raised.
@@ -213,6 +214,19 @@ void RegisterHttpRoutes(Core* core, httplib::Server* http) {
   route("/cluster/member/promote",
         Unary<MemberPromoteRequest, MemberPromoteResponse>(
             [cl](auto* c, auto& r, auto* o) { return cl->MemberPromote(c, r, o); }));
+  // Lease (unary only; etcd 3.4 also serves the /v3/kv/lease/* aliases).
+  route("/lease/grant", Unary<LeaseGrantRequest, LeaseGrantResponse>(
+                            [ls](auto* c, auto& r, auto* o) { return ls->LeaseGrant(c, r, o); }));
+  for (const char* prefix : {"/lease", "/kv/lease"}) {
+    const std::string p(prefix);
+    route(p + "/revoke", Unary<LeaseRevokeRequest, LeaseRevokeResponse>(
+                             [ls](auto* c, auto& r, auto* o) { return ls->LeaseRevoke(c, r, o); }));
+    route(p + "/timetolive",
+          Unary<LeaseTimeToLiveRequest, LeaseTimeToLiveResponse>(
+              [ls](auto* c, auto& r, auto* o) { return ls->LeaseTimeToLive(c, r, o); }));
+    route(p + "/leases", Unary<LeaseLeasesRequest, LeaseLeasesResponse>(
+                             [ls](auto* c, auto& r, auto* o) { return ls->LeaseLeases(c, r, o); }));
+  }
 }
 
 }  // namespace tidemark::server

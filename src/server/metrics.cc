@@ -79,6 +79,17 @@ Metrics::Metrics() : registry(std::make_shared<prometheus::Registry>()) {
   wal_batch_entries = &BuildHistogram().Name("tidemark_wal_batch_entries").Help("Entries written per WAL fdatasync (group commit size).").Register(r).Add({}, Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024});
   wal_bytes_written = &BuildCounter().Name("etcd_disk_wal_write_bytes_total").Help("Total number of bytes written in WAL.").Register(r).Add({});
   slow_apply_total = &BuildCounter().Name("etcd_server_slow_apply_total").Help("The total number of slow apply requests (likely overloaded from slow disk).").Register(r).Add({});
+  lease_granted = &BuildCounter().Name("etcd_debugging_lease_granted_total").Help("The total number of granted leases.").Register(r).Add({});
+  lease_revoked = &BuildCounter().Name("etcd_debugging_lease_revoked_total").Help("The total number of revoked leases.").Register(r).Add({});
+  lease_renewed = &BuildCounter().Name("etcd_debugging_lease_renewed_total").Help("The number of renewed leases seen by the leader.").Register(r).Add({});
+  {
+    Histogram::BucketBoundaries ttl_buckets;  // etcd: ExponentialBuckets(1, 2, 14)
+    double v = 1;
+    for (int i = 0; i < 14; ++i, v *= 2) ttl_buckets.push_back(v);
+    lease_ttl = &BuildHistogram().Name("etcd_debugging_lease_ttl_total").Help("Bucketed histogram of lease TTLs.").Register(r).Add({}, ttl_buckets);
+  }
+  lease_expired = &BuildCounter().Name("tidemark_lease_expired_total").Help("The total number of leases revoked because their TTL ran out.").Register(r).Add({});
+  lease_live = &BuildGauge().Name("tidemark_lease_live").Help("The number of leases currently granted.").Register(r).Add({});
   rpc_handled_ = &BuildCounter().Name("grpc_server_handled_total").Help("Total number of RPCs completed on the server, regardless of success or failure.").Register(r);
   rpc_started_ = &BuildCounter().Name("grpc_server_started_total").Help("Total number of RPCs started on the server.").Register(r);
   rss_ = &BuildGauge().Name("process_resident_memory_bytes").Help("Resident memory size in bytes.").Register(r).Add({});

@@ -54,6 +54,13 @@ struct Metrics {
   prometheus::Histogram* wal_batch_entries;
   prometheus::Counter* wal_bytes_written;
   prometheus::Counter* slow_apply_total;
+  // Leases (etcd's lease metric names, plus tidemark_* for expiry).
+  prometheus::Counter* lease_granted;
+  prometheus::Counter* lease_revoked;
+  prometheus::Counter* lease_renewed;
+  prometheus::Histogram* lease_ttl;
+  prometheus::Counter* lease_expired;
+  prometheus::Gauge* lease_live;
 
  private:
   prometheus::Family<prometheus::Counter>* rpc_handled_;

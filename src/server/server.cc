@@ -176,6 +176,7 @@ void Core::RefreshGauges() {
   metrics->current_revision->Set(static_cast<double>(store->current_revision()));
   metrics->compact_revision->Set(static_cast<double>(store->compact_revision()));
   metrics->proposals_pending->Set(static_cast<double>(pipeline->pending()));
+  if (lessor) metrics->lease_live->Set(static_cast<double>(lessor->size()));
 }
 
 Server::Server(std::unique_ptr<Core> core) : core_(std::move(core)) {}
@@ -202,6 +203,12 @@ Result<std::unique_ptr<Server>> Server::Open(const ServerOptions& options) {
   apply::ApplyOptions ao;
   ao.max_txn_ops = options.max_txn_ops;
   core->applier = std::make_unique<apply::Applier>(core->store.get(), ao);
+  {
+    lease::Lessor::Options lo;
+    lo.clock = core->clock.get();
+    TM_ASSIGN_OR_RETURN(core->lessor, lease::Lessor::Open(core->engine.get(), lo));
+    core->applier->set_lessor(core->lessor.get());
+  }
   TM_RETURN_IF_ERROR(core->applier->LoadAlarms());
 
   wal::WalOptions wo;
@@ -216,6 +223,33 @@ Result<std::unique_ptr<Server>> Server::Open(const ServerOptions& options) {
   TM_RETURN_IF_ERROR(core->pipeline->Recover());
   auto size = core->engine->ApproximateSizeBytes();
   if (size.ok()) core->db_size_bytes.store(static_cast<int64_t>(*size));
+  {
+    Core* c = core.get();
+    TM_ASSIGN_OR_RETURN(
+        auto ac,
+        AutoCompactor::Create(
+            options.auto_compaction_mode, options.auto_compaction_retention, c->clock.get(),
+            [c] { return c->store->current_revision(); },
+            [c] { return c->store->compact_revision(); },
+            [c](int64_t rev) {
+              internal::InternalRequest ir;
+              ir.mutable_compaction()->set_revision(rev);
+              c->pipeline->Propose(std::move(ir), [rev](const Status& s, internal::InternalResponse*) {
+                if (!s.ok()) {
+                  log::Warn("auto compaction failed", {{"revision", rev}, {"error", s.ToString()}});
+                }
+              });
+            }));
+    core->auto_compactor.emplace(std::move(ac));
+  }
+  // A snapshot stream cut short by a crash leaves its temporary file behind.
+  if (auto names = core->fs->ListDir(dir); names.ok()) {
+    for (const auto& n : *names) {
+      if (n.rfind("snapshot-", 0) == 0 && n.size() > 4 && n.substr(n.size() - 4) == ".tmp") {
+        core->fs->Remove(dir + "/" + n).IgnoreError();  // best effort: only a temp file
+      }
+    }
+  }
   core->metrics->quota_backend_bytes->Set(static_cast<double>(core->quota_bytes()));
   log::Info("opened data dir", {{"data-dir", dir},
                                 {"member-id", Hex(core->member_id)},
@@ -232,6 +266,7 @@ Status Server::Start() {
   c->services.push_back(NewKvService(c));
   c->services.push_back(NewMaintenanceService(c));
   c->services.push_back(NewClusterService(c));
+  c->services.push_back(NewLeaseService(c));
   grpc::ServerBuilder builder;
   for (auto& s : c->services) builder.RegisterService(s.get());
   int max_recv = static_cast<int>(std::max<int64_t>(c->options.max_request_bytes + 512 * 1024,
@@ -274,12 +309,15 @@ Status Server::Start() {
     c->listeners.push_back(std::move(l));
   }
 
+  StartLeaseExpiry(c);
+
   // Maintenance: db size for the quota and Status, metrics gauges.
   c->maintenance_thread = std::thread([c] {
     pthread_setname_np(pthread_self(), "maintenance");
     while (!c->stopping.load()) {
       auto size = c->engine->ApproximateSizeBytes();
       if (size.ok()) c->db_size_bytes.store(static_cast<int64_t>(*size));
+      if (c->auto_compactor) c->auto_compactor->Tick();
       for (int i = 0; i < 10 && !c->stopping.load(); ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
@@ -316,6 +354,7 @@ void Server::Shutdown() {
   if (c->http_server) c->http_server->stop();
   if (c->http_thread.joinable()) c->http_thread.join();
   if (c->maintenance_thread.joinable()) c->maintenance_thread.join();
+  if (c->lessor) c->lessor->Stop();  // no expiry proposals after this
   if (c->pipeline) c->pipeline->Stop();
   if (c->grpc_server) c->grpc_server->Wait();
   c->grpc_server.reset();
@@ -325,6 +364,7 @@ void Server::Shutdown() {
     if (!s.ok()) log::Error("closing WAL", {{"error", s.ToString()}});
   }
   c->applier.reset();
+  c->lessor.reset();
   if (c->store) c->store->Close();
   c->store.reset();
   if (c->engine) {

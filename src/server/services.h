@@ -15,5 +15,11 @@ struct Core;
 std::unique_ptr<grpc::Service> NewKvService(Core* core);
 std::unique_ptr<grpc::Service> NewMaintenanceService(Core* core);
 std::unique_ptr<grpc::Service> NewClusterService(Core* core);
+// etcdserverpb.Lease (server/lease_service.cc). Needs core->lessor.
+std::unique_ptr<grpc::Service> NewLeaseService(Core* core);
+// Starts core->lessor's expiry thread; each expired lease becomes a
+// lease_expire proposal through core->pipeline (call after the pipeline
+// started; stop with core->lessor->Stop() before stopping the pipeline).
+void StartLeaseExpiry(Core* core);
 
 }  // namespace tidemark::server

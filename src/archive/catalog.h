@@ -1,0 +1,111 @@
+#pragma once
+// Catalog: what one timeline of an archive holds (from ONE List call), plus
+// the restore planner and the verifier built on it.
+//
+// Round trips to plan a restore: List("timelines/") to pick the timeline
+// (skipped when given), List("tl-<id>/") for bases and chunks; then only the
+// objects actually needed are fetched.
+//
+// Thread-safety: free functions; the ObjectStore must be thread-safe.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "archive/format.h"
+#include "archive/object_store.h"
+#include "base/status.h"
+#include "wal/entry.h"
+
+namespace tidemark::archive {
+
+struct ChunkRef {
+  std::string name;
+  uint64_t first = 0, last = 0, size = 0;
+};
+struct BaseRef {
+  std::string name;
+  uint64_t index = 0;
+  int64_t revision = 0;
+  int64_t unix_ms = 0;
+  uint64_t size = 0;
+};
+struct TimelineRef {
+  uint64_t id = 0;
+  int64_t created_ms = 0;
+  std::string name;  // the timelines/ record
+};
+
+struct Catalog {
+  uint64_t timeline = 0;
+  std::vector<BaseRef> bases;    // sorted by index
+  std::vector<ChunkRef> chunks;  // sorted by (first, last)
+  std::vector<std::string> unknown;  // objects under the timeline not parsed
+};
+
+Result<std::vector<TimelineRef>> ListTimelines(ObjectStore* store);
+// The most recently created timeline; kNotFound if the archive is empty.
+Result<TimelineRef> NewestTimeline(ObjectStore* store);
+Result<Catalog> LoadCatalog(ObjectStore* store, uint64_t timeline);
+
+// Timeline record JSON (written once at timeline creation).
+struct TimelineInfo {
+  uint64_t id = 0;
+  uint64_t parent = 0;        // 0 = none
+  uint64_t parent_index = 0;  // restored up to this index of the parent
+  int64_t created_unix_ms = 0;
+};
+std::string EncodeTimelineInfo(const TimelineInfo& t);
+
+// ---- restore ----
+struct RestoreTarget {
+  enum class Kind { kLatest, kRevision, kTime } kind = Kind::kLatest;
+  int64_t revision = 0;
+  int64_t unix_nanos = 0;
+};
+
+// What restore writes into: implemented by the server side (storage + the
+// same Applier the server uses), so this module stays below mvcc/storage.
+class RestoreSink {
+ public:
+  virtual ~RestoreSink() = default;
+  // Loads a base snapshot (TMSNAP01 bytes) into the empty store.
+  virtual Status LoadBase(const BaseHeader& header, std::string_view snapshot) = 0;
+  // Applies one committed entry (fail on storage errors only).
+  virtual Status Apply(const wal::Entry& entry) = 0;
+  virtual int64_t current_revision() const = 0;
+};
+
+struct RestoreResult {
+  uint64_t timeline = 0;
+  std::string base;        // object name of the base used
+  uint64_t base_index = 0;
+  uint64_t last_index = 0;  // last applied entry (== base_index if none)
+  int64_t last_commit_unix_nanos = 0;  // commit time of last_index (base time if none)
+  uint64_t entries = 0;
+  uint64_t chunks = 0;
+  uint64_t bytes_fetched = 0;
+};
+
+// Picks the newest base at or before the target, then replays chunks in
+// order, verifying digests, contiguity and the hash chain. Refuses (with an
+// error naming the object) on any missing, corrupt, duplicated or reordered
+// chunk on the path. `log` gets progress lines; may be empty.
+Result<RestoreResult> Restore(ObjectStore* store, uint64_t timeline, const RestoreTarget& target,
+                              RestoreSink* sink,
+                              const std::function<void(const std::string&)>& log = {});
+
+// ---- verify ----
+struct VerifyReport {
+  uint64_t chunks = 0, bases = 0, entries = 0, bytes = 0;
+  std::vector<std::string> problems;  // each names the object(s)
+  bool ok() const { return problems.empty(); }
+};
+// Checks every chunk (digest, header, name vs content, contiguity,
+// duplicates/overlaps, chain) and every base (digest). `deep` also
+// decompresses every chunk body and base.
+Result<VerifyReport> Verify(ObjectStore* store, uint64_t timeline, bool deep);
+
+}  // namespace tidemark::archive

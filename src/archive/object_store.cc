@@ -1,0 +1,204 @@
+#include "archive/object_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <functional>
+
+namespace tidemark::archive {
+namespace {
+
+std::atomic<uint64_t> g_tmp_seq{0};
+
+Status Errno(const std::string& what, const std::string& path) {
+  return IoError("archive: " + what + " " + path + ": " + std::strerror(errno));
+}
+
+Status MkdirAll(const std::string& dir) {
+  if (dir.empty()) return Status::Ok();
+  struct stat st;
+  if (::stat(dir.c_str(), &st) == 0) return Status::Ok();
+  auto slash = dir.rfind('/');
+  if (slash != std::string::npos && slash > 0) TM_RETURN_IF_ERROR(MkdirAll(dir.substr(0, slash)));
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return Errno("mkdir", dir);
+  return Status::Ok();
+}
+
+Status SyncDir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return Errno("open dir", dir);
+  int r = ::fsync(fd);
+  ::close(fd);
+  if (r != 0) return Errno("fsync dir", dir);
+  return Status::Ok();
+}
+
+bool ValidName(const std::string& name) {
+  if (name.empty() || name.front() == '/' || name.find("..") != std::string::npos) return false;
+  return true;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ObjectStore>> OpenObjectStore(const std::string& url,
+                                                     const ObjectStoreOptions& options) {
+  std::string path;
+  if (url.rfind("file://", 0) == 0) {
+    path = url.substr(7);
+  } else if (!url.empty() && url.front() == '/') {
+    path = url;
+  } else if (url.rfind("s3://", 0) == 0) {
+    return InvalidArgumentError("archive-url " + url +
+                                ": the S3 target is not built yet in this version; use "
+                                "file:///dir");
+  } else {
+    return InvalidArgumentError("archive-url " + url +
+                                ": expected file:///absolute/dir or s3://bucket/prefix");
+  }
+  if (path.empty() || path.front() != '/') {
+    return InvalidArgumentError("archive-url " + url + ": the directory must be absolute");
+  }
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  TM_RETURN_IF_ERROR(MkdirAll(path));
+  return std::unique_ptr<ObjectStore>(new DirObjectStore(path));
+}
+
+DirObjectStore::DirObjectStore(std::string root) : root_(std::move(root)) {}
+
+Status DirObjectStore::WriteTemp(const std::string& name, std::string_view data,
+                                 std::string* tmp_path, std::string* final_path) {
+  if (!ValidName(name)) return InvalidArgumentError("archive: bad object name " + name);
+  *final_path = root_ + "/" + name;
+  std::string dir = final_path->substr(0, final_path->rfind('/'));
+  TM_RETURN_IF_ERROR(MkdirAll(dir));
+  *tmp_path = dir + "/.tmp-" + std::to_string(::getpid()) + "-" +
+              std::to_string(g_tmp_seq.fetch_add(1));
+  int fd = ::open(tmp_path->c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Errno("create", *tmp_path);
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      Status s = Errno("write", *tmp_path);
+      ::close(fd);
+      ::unlink(tmp_path->c_str());
+      return s;
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    Status s = Errno("fsync", *tmp_path);
+    ::close(fd);
+    ::unlink(tmp_path->c_str());
+    return s;
+  }
+  ::close(fd);
+  return Status::Ok();
+}
+
+Status DirObjectStore::Put(const std::string& name, std::string_view data) {
+  std::string tmp, final_path;
+  TM_RETURN_IF_ERROR(WriteTemp(name, data, &tmp, &final_path));
+  if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
+    Status s = Errno("rename", final_path);
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  return SyncDir(final_path.substr(0, final_path.rfind('/')));
+}
+
+Status DirObjectStore::PutIfAbsent(const std::string& name, std::string_view data) {
+  std::string tmp, final_path;
+  TM_RETURN_IF_ERROR(WriteTemp(name, data, &tmp, &final_path));
+  // link(2) fails with EEXIST instead of replacing: an atomic create-only.
+  int r = ::link(tmp.c_str(), final_path.c_str());
+  int err = errno;
+  ::unlink(tmp.c_str());
+  if (r != 0) {
+    if (err == EEXIST) {
+      return FailedPreconditionError("archive: object " + name + " already exists in " + url());
+    }
+    errno = err;
+    return Errno("link", final_path);
+  }
+  return SyncDir(final_path.substr(0, final_path.rfind('/')));
+}
+
+Result<std::string> DirObjectStore::Get(const std::string& name) {
+  if (!ValidName(name)) return InvalidArgumentError("archive: bad object name " + name);
+  std::string path = root_ + "/" + name;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return NotFoundError("archive: object " + name + " not found in " + url());
+    return Errno("open", path);
+  }
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      Status s = Errno("read", path);
+      ::close(fd);
+      return s;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+Status DirObjectStore::Delete(const std::string& name) {
+  if (!ValidName(name)) return InvalidArgumentError("archive: bad object name " + name);
+  std::string path = root_ + "/" + name;
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Errno("unlink", path);
+  return Status::Ok();
+}
+
+Result<std::vector<ObjectInfo>> DirObjectStore::List(const std::string& prefix) {
+  std::vector<ObjectInfo> out;
+  // Walk the tree below the deepest directory named by the prefix.
+  std::string dir_part = prefix.substr(0, prefix.rfind('/') == std::string::npos
+                                              ? 0
+                                              : prefix.rfind('/') + 1);
+  std::function<Status(const std::string&)> walk = [&](const std::string& rel) -> Status {
+    std::string path = root_ + "/" + rel;
+    DIR* d = ::opendir(path.c_str());
+    if (d == nullptr) {
+      if (errno == ENOENT || errno == ENOTDIR) return Status::Ok();
+      return Errno("opendir", path);
+    }
+    std::vector<std::pair<std::string, bool>> kids;
+    while (struct dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n == "." || n == ".." || n.rfind(".tmp-", 0) == 0) continue;
+      kids.emplace_back(n, e->d_type == DT_DIR);
+    }
+    ::closedir(d);
+    for (auto& [n, is_dir] : kids) {
+      std::string child = rel + n;
+      if (is_dir) {
+        TM_RETURN_IF_ERROR(walk(child + "/"));
+      } else if (child.rfind(prefix, 0) == 0) {
+        struct stat st;
+        if (::stat((root_ + "/" + child).c_str(), &st) != 0) continue;
+        out.push_back({child, static_cast<uint64_t>(st.st_size)});
+      }
+    }
+    return Status::Ok();
+  };
+  TM_RETURN_IF_ERROR(walk(dir_part));
+  std::sort(out.begin(), out.end(),
+            [](const ObjectInfo& a, const ObjectInfo& b) { return a.name < b.name; });
+  return out;
+}
+
+}  // namespace tidemark::archive

@@ -1,0 +1,79 @@
+#pragma once
+// ObjectStore: the archive target, a flat namespace of immutable-ish objects
+// addressed by '/'-separated names relative to the archive root.
+//
+// Implementations: DirObjectStore (file:///dir; a local or NFS directory).
+// The S3 implementation (s3://bucket/prefix over libcurl SigV4) is not built
+// yet; OpenObjectStore rejects s3:// URLs with a clear error.
+//
+// Durability: Put/PutIfAbsent return OK only once the object is durable in
+// the target (dir: data fsynced, renamed/linked, directory fsynced).
+// Atomicity: readers never see a partial object.
+// Thread-safety: all methods are safe to call concurrently.
+// Errors: kNotFound (Get/Head of a missing object), kAlreadyExists-like
+// kFailedPrecondition from PutIfAbsent when the name exists, kIoError /
+// kUnavailable for target failures (retryable).
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+
+namespace tidemark::archive {
+
+struct ObjectInfo {
+  std::string name;
+  uint64_t size = 0;
+};
+
+class ObjectStore {
+ public:
+  virtual ~ObjectStore() = default;
+  // Creates or replaces `name`.
+  virtual Status Put(const std::string& name, std::string_view data) = 0;
+  // Creates `name` only if it does not exist; kFailedPrecondition otherwise
+  // (the fence against a second writer on the same timeline).
+  virtual Status PutIfAbsent(const std::string& name, std::string_view data) = 0;
+  virtual Result<std::string> Get(const std::string& name) = 0;
+  virtual Status Delete(const std::string& name) = 0;
+  // Every object whose name starts with `prefix`, sorted by name.
+  virtual Result<std::vector<ObjectInfo>> List(const std::string& prefix) = 0;
+  // Human-readable target ("file:///x", "s3://b/p").
+  virtual std::string url() const = 0;
+};
+
+struct ObjectStoreOptions {
+  // S3 only (not built yet).
+  std::string s3_endpoint;
+  std::string s3_region = "us-east-1";
+  bool s3_path_style = true;
+  std::string access_key;
+  std::string secret_key;
+};
+
+// file:///abs/dir (or a plain absolute path) -> DirObjectStore, creating the
+// directory. Errors: kInvalidArgument for unknown schemes / s3 (not built).
+Result<std::unique_ptr<ObjectStore>> OpenObjectStore(const std::string& url,
+                                                     const ObjectStoreOptions& options = {});
+
+class DirObjectStore final : public ObjectStore {
+ public:
+  explicit DirObjectStore(std::string root);
+  Status Put(const std::string& name, std::string_view data) override;
+  Status PutIfAbsent(const std::string& name, std::string_view data) override;
+  Result<std::string> Get(const std::string& name) override;
+  Status Delete(const std::string& name) override;
+  Result<std::vector<ObjectInfo>> List(const std::string& prefix) override;
+  std::string url() const override { return "file://" + root_; }
+
+ private:
+  Status WriteTemp(const std::string& name, std::string_view data, std::string* tmp_path,
+                   std::string* final_path);
+  const std::string root_;
+};
+
+}  // namespace tidemark::archive

@@ -1,0 +1,194 @@
+#pragma once
+// watch::Hub: etcd's watchable store (mvcc/watchable_store.go) for tidemark.
+// docs/design/watch.md explains the design.
+//
+//  * Publish(revision, events) is called by the apply thread after each
+//    applied revision. It only appends to a queue (short mutex, no I/O, no
+//    client work) and wakes the "watch" thread, which fans the events out.
+//  * Synced watchers get live events. Watchers whose next revision is in the
+//    past (start revision in history, or fell behind because their stream's
+//    bounded outbox was full = "slow"/victim) are unsynced: the watch thread
+//    reads mvcc history for them (Store::Events, <= 1000 revisions a round,
+//    whole revisions) once their stream has room, and moves them to the
+//    synced group when they reach the hub revision: no gap, no duplicate.
+//  * A watcher whose next revision fell below the compaction revision gets a
+//    canceled response with compact_revision (header revision 0).
+//  * Progress: per-watcher progress_notify every `progress_interval` when the
+//    watcher is synced and sent nothing in the interval; RequestProgress()
+//    answers (watch_id -1, hub revision) once every watcher of the stream is
+//    synced. A progress revision is never 0 and never ahead of an event not
+//    yet queued for that stream.
+//
+// Thread-safety: all public methods are thread-safe. Publish never blocks on
+// clients or I/O. Watch/Cancel/RequestProgress/CloseStream take the hub mutex
+// (held by the watch thread while it fans out or reads history).
+//
+// Ownership: `store` and `clock` are borrowed and must outlive the hub. Call
+// Stop() (or destroy the hub) before destroying them.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/status.h"
+#include "mvcc/store.h"
+#include "mvcc/types.h"
+#include "watch/stream.h"
+
+namespace tidemark::watch {
+
+inline constexpr char kErrEmptyRange[] = "mvcc: watcher range is empty";
+inline constexpr char kErrDuplicateId[] = "mvcc: duplicate watch ID provided on the WatchStream";
+
+struct HubOptions {
+  // etcd --experimental-watch-progress-notify-interval (default 10 min).
+  int64_t progress_interval_ns = 600LL * 1000 * 1000 * 1000;
+  // Per-stream outbox bound (data responses).
+  size_t max_outbox_bytes = 4 << 20;
+  // Revisions read from history per catch-up round.
+  int64_t catchup_batch_revisions = 1000;
+};
+
+// A WatchCreateRequest in plain types. key must be non-empty (the transport
+// maps "" to "\0"); range_end as in Range: "" single key, "\0" from key.
+struct WatchSpec {
+  std::string key;
+  std::string range_end;
+  int64_t start_revision = 0;  // 0 = from now
+  int64_t watch_id = 0;        // 0 = assign (first auto ID is 0)
+  bool progress_notify = false;
+  bool prev_kv = false;
+  bool no_put = false;
+  bool no_delete = false;
+  bool fragment = false;
+};
+
+// Hub-owned per-watcher state (kept small: see docs/design/watch.md).
+class Watcher {
+ public:
+  Stream* stream = nullptr;
+  std::string range;  // key bytes followed by range_end bytes
+  int64_t id = 0;
+  int64_t next_rev = 0;      // first revision not yet queued for the client
+  int64_t last_sent_ns = 0;  // clock time of the last response queued
+  uint32_t key_len = 0;
+  uint32_t slot = 0;  // index in Hub::range_watchers_ while synced
+  uint8_t flags = 0;
+
+  enum : uint8_t {
+    kPrevKv = 1,
+    kNoPut = 2,
+    kNoDelete = 4,
+    kProgress = 8,
+    kFragment = 16,
+    kSynced = 32,
+    kSingleKey = 64,
+  };
+  std::string_view key() const { return std::string_view(range).substr(0, key_len); }
+  std::string_view range_end() const { return std::string_view(range).substr(key_len); }
+  bool Matches(const std::string& k) const;
+  bool Wants(const mvcc::Event& e) const;
+};
+
+class Hub {
+ public:
+  struct Stats {
+    uint64_t watchers = 0;
+    uint64_t streams = 0;
+    uint64_t slow_watchers = 0;
+    uint64_t pending_events = 0;
+    uint64_t events_sent = 0;
+  };
+
+  Hub(const mvcc::Store* store, Clock* clock, HubOptions options);
+  ~Hub();
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
+
+  void Start();  // starts the "watch" thread
+  // Stops the thread and closes every stream (Sink::Close). Idempotent.
+  void Stop();
+
+  // Apply thread: the events of one applied revision. Non-blocking.
+  void Publish(std::vector<mvcc::Event> events);
+
+  std::shared_ptr<Stream> NewStream();
+  // Drops every watcher of the stream and detaches its sink.
+  void CloseStream(const std::shared_ptr<Stream>& s);
+
+  // Creates a watcher and queues its `created` reply (before any event of
+  // it). On failure queues nothing and returns InvalidArgument with etcd's
+  // cancel reason (kErrEmptyRange, kErrDuplicateId). A start revision below
+  // the compaction revision yields created + compacted cancel.
+  Result<int64_t> Watch(Stream* s, const WatchSpec& spec);
+  // Queues {watch_id, canceled}; false (nothing queued) for an unknown ID.
+  bool Cancel(Stream* s, int64_t watch_id);
+  void RequestProgress(Stream* s);
+  // The stream's outbox drained: look at its slow watchers again.
+  void Kick();
+
+  int64_t current_revision() const { return store_->current_revision(); }
+  Stats stats() const;
+
+  // Tests: waits until the watch thread has processed everything published
+  // and has no catch-up work it could do now.
+  void WaitIdleForTesting();
+
+ private:
+  struct Published {
+    int64_t revision;
+    std::vector<mvcc::Event> events;
+  };
+
+  void Loop();
+  void FanOutLocked(Published& p);
+  bool CatchUpLocked();  // true if it did work
+  void ProgressLocked(int64_t now);
+  void StreamProgressLocked();
+  void AddSyncedLocked(Watcher* w);
+  void RemoveSyncedLocked(Watcher* w);
+  void MakeUnsyncedLocked(Watcher* w, int64_t next_rev);
+  void RemoveWatcherLocked(Watcher* w);
+  void CancelCompactedLocked(Watcher* w, int64_t compact_rev);
+
+  const mvcc::Store* store_;
+  Clock* clock_;
+  const HubOptions options_;
+
+  // Publish queue (apply thread -> watch thread).
+  std::mutex q_mu_;
+  std::condition_variable q_cv_;
+  std::deque<Published> queue_;  // guarded by q_mu_
+  bool kicked_ = false;          // guarded by q_mu_
+  bool stop_ = false;            // guarded by q_mu_
+  bool busy_ = false;            // guarded by q_mu_ (tests)
+  std::condition_variable idle_cv_;
+  std::atomic<uint64_t> queued_events_{0};
+
+  mutable std::mutex mu_;
+  int64_t hub_rev_ = 0;  // last revision fanned out (guarded by mu_)
+  std::unordered_set<std::shared_ptr<Stream>> streams_;
+  std::unordered_multimap<std::string_view, Watcher*> single_;
+  std::vector<Watcher*> range_watchers_;
+  std::unordered_set<Watcher*> unsynced_;
+  std::unordered_set<Watcher*> progress_;  // watchers with progress_notify
+  int64_t next_progress_check_ns_ = 0;
+  uint64_t watcher_count_ = 0;
+  std::atomic<uint64_t> events_sent_{0};
+
+  std::thread thread_;
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace tidemark::watch

@@ -1,0 +1,110 @@
+#pragma once
+// watch::Stream: one client watch stream (etcd's WatchStream) as the hub sees
+// it: a BOUNDED outbox of responses plus the "sink" that writes them to the
+// transport (a gRPC reactor or the HTTP gateway).
+//
+// Flow control: the sink has at most ONE write outstanding. Enqueue*() hands
+// the next response to the sink at once if nothing is in flight; otherwise it
+// waits in the outbox until the sink calls WriteDone(). Data responses are
+// refused (TryEnqueueData returns false) once the outbox holds
+// `max_outbox_bytes`; the hub then turns the watcher into a slow watcher that
+// catches up from history later. Control responses (created, canceled,
+// progress) are always accepted: they are bounded by the client's requests.
+//
+// Thread-safety: every method is thread-safe. Sink callbacks are invoked with
+// the stream's mutex held, so a sink must not call back into the Stream from
+// Deliver()/Close() (gRPC runs OnWriteDone on another thread, which is fine).
+//
+// Ownership: shared (hub + transport) through std::shared_ptr. The sink is
+// borrowed; Close() detaches it, and after Close() returns the stream never
+// calls it again, so the transport may then destroy it.
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "mvcc/types.h"
+
+namespace tidemark::watch {
+
+class Watcher;
+
+// One WatchResponse in plain types (the transport converts it).
+struct Response {
+  int64_t watch_id = 0;
+  // header.revision; 0 for a compacted cancel (etcd sends no revision there).
+  int64_t revision = 0;
+  bool created = false;
+  bool canceled = false;
+  int64_t compact_revision = 0;
+  std::string cancel_reason;
+  // The watcher asked for fragment=true: the transport may split big ones.
+  bool allow_fragment = false;
+  std::vector<mvcc::Event> events;  // ascending revision, whole revisions
+
+  // Rough encoded size, used for the outbox bound.
+  size_t ApproxBytes() const;
+};
+
+// Implemented by the transport. Called with the stream mutex held.
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  // Start writing `r`; call Stream::WriteDone() once the write completed.
+  virtual void Deliver(Response r) = 0;
+  // The hub ends the stream (server shutdown). Finish the transport.
+  virtual void Close() = 0;
+};
+
+class Stream {
+ public:
+  explicit Stream(size_t max_outbox_bytes) : max_outbox_bytes_(max_outbox_bytes) {}
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  void AttachSink(Sink* sink);
+  // Detaches the sink (no more calls to it). If `notify`, calls Sink::Close()
+  // first. Idempotent.
+  void Close(bool notify);
+  bool closed() const;
+
+  // Always accepted (created / canceled / progress replies).
+  void EnqueueControl(Response r);
+  // Refused (false, `r` untouched) when the outbox is at its bound.
+  bool TryEnqueueData(Response& r);
+  // True if a data response would be accepted now.
+  bool HasRoom() const;
+  // Sink: the previous Deliver finished. Delivers the next response, if any.
+  // Returns true if the outbox just dropped below half its bound after having
+  // been full (the hub should look at its slow watchers again).
+  bool WriteDone();
+
+  size_t pending_responses() const;
+  size_t pending_bytes() const;
+
+  // ---- hub-private state (guarded by the hub's mutex, not by mu_) ----
+  std::unordered_map<int64_t, Watcher*> watchers;
+  int64_t next_auto_id = 0;
+  size_t unsynced = 0;           // watchers of this stream not caught up
+  bool progress_wanted = false;  // a WatchProgressRequest is pending
+  int64_t progress_min_rev = 0;  // ...answer it at a revision >= this
+
+ private:
+  void PumpLocked();
+
+  const size_t max_outbox_bytes_;
+  mutable std::mutex mu_;
+  std::deque<Response> outbox_;  // guarded by mu_
+  size_t bytes_ = 0;             // guarded by mu_
+  bool in_flight_ = false;       // guarded by mu_
+  bool was_full_ = false;        // guarded by mu_
+  bool closed_ = false;          // guarded by mu_
+  Sink* sink_ = nullptr;         // guarded by mu_
+};
+
+}  // namespace tidemark::watch
