@@ -23,7 +23,7 @@ namespace tidemark::archive {
 
 struct ChunkRef {
   std::string name;
-  uint64_t first = 0, last = 0, size = 0;
+  uint64_t first = 0, size = 0;  // the last index is only in the object's header
 };
 struct BaseRef {
   std::string name;
@@ -41,9 +41,25 @@ struct TimelineRef {
 struct Catalog {
   uint64_t timeline = 0;
   std::vector<BaseRef> bases;    // sorted by index
-  std::vector<ChunkRef> chunks;  // sorted by (first, last)
+  std::vector<ChunkRef> chunks;  // sorted by first index
   std::vector<std::string> unknown;  // objects under the timeline not parsed
+  // From the manifest (a lower bound of what was archived when it was
+  // written): chunks must exist through this index. 0 if no manifest.
+  uint64_t manifest_archived_index = 0;
+  std::string manifest_last_chunk;
 };
+
+// Manifest JSON, rewritten by the archiver every few seconds and at stop.
+struct Manifest {
+  uint64_t timeline = 0;
+  uint64_t archived_index = 0;
+  int64_t archived_commit_unix_nanos = 0;
+  std::string last_chunk;
+  std::string last_digest;  // hex
+  int64_t written_unix_nanos = 0;
+};
+std::string EncodeManifest(const Manifest& m);
+Result<Manifest> DecodeManifest(std::string_view object, std::string_view json);
 
 Result<std::vector<TimelineRef>> ListTimelines(ObjectStore* store);
 // The most recently created timeline; kNotFound if the archive is empty.

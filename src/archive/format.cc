@@ -295,8 +295,8 @@ Result<DecodedBase> DecodeBase(std::string_view object, std::string_view bytes,
 
 std::string TimelineDir(uint64_t timeline) { return "tl-" + TimelineHex(timeline) + "/"; }
 
-std::string ChunkName(uint64_t timeline, uint64_t first, uint64_t last) {
-  return TimelineDir(timeline) + "log/" + Pad(first, 20) + "-" + Pad(last, 20) + ".tmlog";
+std::string ChunkName(uint64_t timeline, uint64_t first) {
+  return TimelineDir(timeline) + "log/" + Pad(first, 20) + ".tmlog";
 }
 
 std::string BaseName(uint64_t timeline, uint64_t index, int64_t revision, int64_t unix_nanos) {
@@ -313,13 +313,11 @@ std::string TimelineRecordName(int64_t created_unix_ms, uint64_t timeline) {
 std::string ManifestName(uint64_t timeline) { return TimelineDir(timeline) + "manifest.json"; }
 std::string HeartbeatName(uint64_t timeline) { return TimelineDir(timeline) + "heartbeat.json"; }
 
-bool ParseChunkName(std::string_view name, uint64_t* timeline, uint64_t* first, uint64_t* last) {
+bool ParseChunkName(std::string_view name, uint64_t* timeline, uint64_t* first) {
   std::string_view rest;
   if (!SplitTimelinePath(name, "log", timeline, &rest)) return false;
-  if (rest.size() != 20 + 1 + 20 + 6 || rest.substr(41) != ".tmlog" || rest[20] != '-') {
-    return false;
-  }
-  return ParseU64(rest.substr(0, 20), first) && ParseU64(rest.substr(21, 20), last);
+  if (rest.size() != 20 + 6 || rest.substr(20) != ".tmlog") return false;
+  return ParseU64(rest.substr(0, 20), first);
 }
 
 bool ParseBaseName(std::string_view name, uint64_t* timeline, uint64_t* index, int64_t* revision,
@@ -400,7 +398,7 @@ std::string FormatRfc3339(int64_t unix_nanos) {
   int ms = static_cast<int>((unix_nanos % 1000000000) / 1000000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  char b[40];
+  char b[64];
   std::snprintf(b, sizeof b, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
   return b;

@@ -91,14 +91,17 @@ Result<DecodedBase> DecodeBase(std::string_view object, std::string_view bytes,
 
 // ---- object names (relative to the archive root) ----
 std::string TimelineDir(uint64_t timeline);  // "tl-<16 hex>/"
-std::string ChunkName(uint64_t timeline, uint64_t first, uint64_t last);
+// Chunks are named by their FIRST index only, and created with PutIfAbsent:
+// two writers continuing a timeline from the same point collide on the name,
+// so they can never interleave silently (the loser is fenced).
+std::string ChunkName(uint64_t timeline, uint64_t first);
 std::string BaseName(uint64_t timeline, uint64_t index, int64_t revision, int64_t unix_nanos);
 std::string TimelineRecordName(int64_t created_unix_ms, uint64_t timeline);
 std::string ManifestName(uint64_t timeline);
 std::string HeartbeatName(uint64_t timeline);
 
 // Parsers return false when `name` is not of that kind.
-bool ParseChunkName(std::string_view name, uint64_t* timeline, uint64_t* first, uint64_t* last);
+bool ParseChunkName(std::string_view name, uint64_t* timeline, uint64_t* first);
 bool ParseBaseName(std::string_view name, uint64_t* timeline, uint64_t* index, int64_t* revision,
                    int64_t* unix_ms);
 bool ParseTimelineRecordName(std::string_view name, int64_t* created_ms, uint64_t* timeline);

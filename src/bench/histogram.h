@@ -15,6 +15,7 @@
 //
 // Thread safety: not thread-safe; merge per-thread histograms with Merge().
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

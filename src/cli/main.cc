@@ -11,6 +11,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include "base/log.h"
+#include "cli/archive_commands.h"
+#include "bench/bench_cli.h"
 #include "server/options.h"
 #include "server/server.h"
 
@@ -65,6 +67,8 @@ bool LoadConfigFile(const std::string& path, ServerOptions* o, std::string* err)
       else if (key == "max-txn-ops") o->max_txn_ops = v.as<int>();
       else if (key == "log-level") o->log_level = v.as<std::string>();
       else if (key == "wal-segment-bytes") o->wal_segment_bytes = v.as<int64_t>();
+      else if (key == "experimental-watch-progress-notify-interval") o->watch_progress_notify_interval = v.as<std::string>();
+      else if (tidemark::cli::ApplyArchiveConfigKey(key, v, o)) {}
       else {
         tidemark::log::Warn("config-file: unknown key ignored", {{"key", key}, {"file", path}});
       }
@@ -94,6 +98,10 @@ int Serve(ServerOptions options, const std::string& config_file) {
   tidemark::log::SetLevel(level);
   if (options.max_txn_ops < 1) {
     std::fprintf(stderr, "Error: --max-txn-ops must be at least 1\n");
+    return 2;
+  }
+  if (std::string err; !tidemark::cli::FinishArchiveServeFlags(&options, &err)) {
+    std::fprintf(stderr, "Error: %s\n", err.c_str());
     return 2;
   }
 
@@ -131,6 +139,10 @@ int Serve(ServerOptions options, const std::string& config_file) {
   // The signal thread may still wait; wake it so it can be joined.
   pthread_kill(signals.native_handle(), SIGTERM);
   signals.join();
+  if (srv->archive_unshipped()) {
+    std::fprintf(stderr, "Error: committed entries were not shipped to the archive (see log)\n");
+    return 3;
+  }
   return 0;
 }
 
@@ -168,13 +180,22 @@ int main(int argc, char** argv) {
   serve->add_option("--log-level", o.log_level, "debug, info, warn or error")->default_val("info");
   serve->add_option("--wal-segment-bytes", o.wal_segment_bytes, "WAL segment file size")
       ->default_val(64LL << 20);
+  serve->add_option("--experimental-watch-progress-notify-interval",
+                    o.watch_progress_notify_interval,
+                    "Interval of progress notifications to watchers that asked for them")
+      ->default_val("10m");
   serve->add_option("--config-file", config_file,
                     "YAML config file (keys = flag names); when given, other flags are ignored");
 
+  tidemark::cli::AddArchiveServeFlags(serve, &o);
+  tidemark::cli::AddArchiveCommands(&app);
   auto* version = app.add_subcommand("version", "Print versions");
+  tidemark::bench::BenchCli bench_cli(&app);
 
   CLI11_PARSE(app, argc, argv);
+  if (bench_cli.parsed()) return bench_cli.Run(argc, argv);
 
+  if (int rc = 0; tidemark::cli::RunArchiveCommands(&rc)) return rc;
   if (version->parsed()) {
     std::printf("tidemark version: 0.1.0\netcd API version: %s\n", tidemark::server::kEtcdVersion);
     return 0;

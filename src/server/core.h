@@ -27,6 +27,7 @@
 #include "server/pipeline.h"
 #include "storage/engine.h"
 #include "wal/wal.h"
+#include "watch/hub.h"
 
 #include "etcdserverpb/rpc.pb.h"
 
@@ -54,6 +55,9 @@ struct Core {
   std::unique_ptr<wal::Wal> wal;
   std::unique_ptr<Metrics> metrics;
   std::unique_ptr<Pipeline> pipeline;
+  std::unique_ptr<watch::Hub> watch_hub;  // fed by pipeline's applied hook
+  // Continuous archive (server/archive_glue.h); null when --archive-url is empty.
+  std::shared_ptr<struct ArchiveRuntime> archive;
 
   std::vector<std::unique_ptr<grpc::Service>> services;
   std::unique_ptr<grpc::Server> grpc_server;

@@ -1,6 +1,11 @@
 #include "server/http_gateway.h"
 
+#include <cctype>
+#include <condition_variable>
+#include <deque>
 #include <functional>
+#include <mutex>
+#include <thread>
 #include <optional>
 #include <string>
 
@@ -131,6 +136,113 @@ httplib::Server::Handler Unary(StubCall<Req, Resp> call) {
   };
 }
 
+// The JSON objects of a request body holding one or more of them
+// (concatenated or newline-separated). Unbalanced input yields the rest as
+// one last piece so the JSON parser reports the error.
+std::vector<std::string> SplitJsonObjects(const std::string& body) {
+  std::vector<std::string> out;
+  size_t start = std::string::npos;
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (size_t i = 0; i < body.size(); ++i) {
+    char c = body[i];
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (depth++ == 0) start = i;
+    } else if (c == '}' || c == ']') {
+      if (--depth == 0 && start != std::string::npos) {
+        out.push_back(body.substr(start, i + 1 - start));
+        start = std::string::npos;
+      }
+    } else if (depth == 0 && !std::isspace(static_cast<unsigned char>(c))) {
+      out.push_back(body.substr(i));  // garbage: let the parser complain
+      return out;
+    }
+  }
+  if (depth != 0 && start != std::string::npos) out.push_back(body.substr(start));
+  return out;
+}
+
+// POST /v3/watch: the body's WatchRequests go to an in-process Watch stream;
+// every WatchResponse is streamed back as one chunked line {"result":{...}}
+// until the client goes away or the server stops.
+httplib::Server::Handler WatchStreamHandler(std::shared_ptr<etcdserverpb::Watch::Stub> stub) {
+  return [stub](const httplib::Request& hreq, httplib::Response& res) {
+    std::vector<etcdserverpb::WatchRequest> reqs;
+    for (const std::string& text : SplitJsonObjects(hreq.body.empty() ? "{}" : hreq.body)) {
+      auto parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+      if (!parsed.is_discarded()) {
+        if (auto e = CheckBytesFields(parsed, etcdserverpb::WatchRequest::descriptor())) {
+          SendError(res, grpc::StatusCode::INVALID_ARGUMENT, *e);
+          return;
+        }
+      }
+      etcdserverpb::WatchRequest req;
+      auto st = google::protobuf::util::JsonStringToMessage(text, &req, JsonParseOptions{});
+      if (!st.ok()) {
+        SendError(res, grpc::StatusCode::INVALID_ARGUMENT, std::string(st.message()));
+        return;
+      }
+      reqs.push_back(std::move(req));
+    }
+    // Shared between the reader thread and the content provider.
+    struct State {
+      grpc::ClientContext ctx;
+      std::unique_ptr<grpc::ClientReaderWriter<etcdserverpb::WatchRequest,
+                                               etcdserverpb::WatchResponse>> call;
+      std::mutex mu;
+      std::condition_variable cv;
+      std::deque<std::string> lines;  // guarded by mu
+      bool ended = false;             // guarded by mu
+      std::thread reader;
+    };
+    auto state = std::make_shared<State>();
+    state->call = stub->Watch(&state->ctx);
+    for (const auto& r : reqs) state->call->Write(r);
+    state->reader = std::thread([state] {
+      etcdserverpb::WatchResponse resp;
+      while (state->call->Read(&resp)) {
+        std::string line = "{\"result\":" + ToJson(resp) + "}\n";
+        std::lock_guard<std::mutex> l(state->mu);
+        state->lines.push_back(std::move(line));
+        state->cv.notify_one();
+      }
+      std::lock_guard<std::mutex> l(state->mu);
+      state->ended = true;
+      state->cv.notify_one();
+    });
+    res.set_chunked_content_provider(
+        "application/json",
+        [state](size_t, httplib::DataSink& sink) {
+          std::deque<std::string> lines;
+          bool ended = false;
+          {
+            std::unique_lock<std::mutex> l(state->mu);
+            state->cv.wait_for(l, std::chrono::milliseconds(500),
+                               [&] { return !state->lines.empty() || state->ended; });
+            lines.swap(state->lines);
+            ended = state->ended;
+          }
+          for (const auto& line : lines) {
+            if (!sink.write(line.data(), line.size())) return false;
+          }
+          if (ended) sink.done();
+          return true;
+        },
+        [state](bool) {
+          state->ctx.TryCancel();
+          if (state->reader.joinable()) state->reader.join();
+        });
+  };
+}
+
 }  // namespace
 
 void RegisterHttpRoutes(Core* core, httplib::Server* http) {
@@ -142,6 +254,7 @@ void RegisterHttpRoutes(Core* core, httplib::Server* http) {
   auto mt = std::shared_ptr<etcdserverpb::Maintenance::Stub>(
       etcdserverpb::Maintenance::NewStub(channel));
   auto cl = std::shared_ptr<etcdserverpb::Cluster::Stub>(etcdserverpb::Cluster::NewStub(channel));
+  auto wt = std::shared_ptr<etcdserverpb::Watch::Stub>(etcdserverpb::Watch::NewStub(channel));
   auto ls = std::shared_ptr<etcdserverpb::Lease::Stub>(etcdserverpb::Lease::NewStub(channel));
 
   http->Get("/health", [core, kv](const httplib::Request&, httplib::Response& res) {
@@ -185,6 +298,7 @@ void RegisterHttpRoutes(Core* core, httplib::Server* http) {
                                [kv](auto* c, auto& r, auto* o) { return kv->DeleteRange(c, r, o); }));
   route("/kv/txn", Unary<TxnRequest, TxnResponse>(
                        [kv](auto* c, auto& r, auto* o) { return kv->Txn(c, r, o); }));
+  route("/watch", WatchStreamHandler(wt));
   route("/kv/compaction", Unary<CompactionRequest, CompactionResponse>(
                               [kv](auto* c, auto& r, auto* o) { return kv->Compact(c, r, o); }));
   route("/maintenance/status", Unary<StatusRequest, StatusResponse>(

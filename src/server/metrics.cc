@@ -90,6 +90,11 @@ Metrics::Metrics() : registry(std::make_shared<prometheus::Registry>()) {
   }
   lease_expired = &BuildCounter().Name("tidemark_lease_expired_total").Help("The total number of leases revoked because their TTL ran out.").Register(r).Add({});
   lease_live = &BuildGauge().Name("tidemark_lease_live").Help("The number of leases currently granted.").Register(r).Add({});
+  watcher_total = &BuildGauge().Name("etcd_debugging_mvcc_watcher_total").Help("Total number of watchers.").Register(r).Add({});
+  watch_stream_total = &BuildGauge().Name("etcd_debugging_mvcc_watch_stream_total").Help("Total number of watch streams.").Register(r).Add({});
+  slow_watcher_total = &BuildGauge().Name("etcd_debugging_mvcc_slow_watcher_total").Help("Total number of unsynced slow watchers.").Register(r).Add({});
+  pending_events_total = &BuildGauge().Name("etcd_debugging_mvcc_pending_events_total").Help("Total number of pending events to be sent.").Register(r).Add({});
+  watch_events_total = &BuildCounter().Name("etcd_debugging_mvcc_events_total").Help("Total number of events sent by this member.").Register(r).Add({});
   rpc_handled_ = &BuildCounter().Name("grpc_server_handled_total").Help("Total number of RPCs completed on the server, regardless of success or failure.").Register(r);
   rpc_started_ = &BuildCounter().Name("grpc_server_started_total").Help("Total number of RPCs started on the server.").Register(r);
   rss_ = &BuildGauge().Name("process_resident_memory_bytes").Help("Resident memory size in bytes.").Register(r).Add({});

@@ -61,6 +61,12 @@ struct Metrics {
   prometheus::Histogram* lease_ttl;
   prometheus::Counter* lease_expired;
   prometheus::Gauge* lease_live;
+  // Watch (etcd's mvcc watch metric names).
+  prometheus::Gauge* watcher_total;
+  prometheus::Gauge* watch_stream_total;
+  prometheus::Gauge* slow_watcher_total;
+  prometheus::Gauge* pending_events_total;
+  prometheus::Counter* watch_events_total;
 
  private:
   prometheus::Family<prometheus::Counter>* rpc_handled_;

@@ -23,6 +23,21 @@ struct ServerOptions {
   int64_t wal_segment_bytes = 64LL << 20;
   // Apply backlog above which writes are refused ("too many requests").
   uint64_t max_pending_proposals = 5000;
+  // etcd --experimental-watch-progress-notify-interval (Go duration text).
+  std::string watch_progress_notify_interval = "10m";
+  // Continuous archive (docs/design/archive.md); empty URL = off.
+  std::string archive_url;                 // file:///dir | s3://bucket/prefix
+  int64_t archive_interval_ms = 1000;      // ship at least this often
+  bool archive_sync = false;               // ack writes only once archived
+  int64_t archive_spool_limit_bytes = 8LL << 30;  // unshipped WAL kept locally
+  std::string archive_spool_policy = "refuse-writes";
+  int64_t archive_shutdown_timeout_ms = 5000;
+  int64_t archive_heartbeat_ms = 300000;
+  int64_t archive_base_interval_ms = 3600000;
+  int64_t archive_base_every_entries = 1000000;
+  std::string archive_s3_endpoint;
+  std::string archive_s3_region = "us-east-1";
+  bool archive_s3_path_style = true;
 };
 
 inline constexpr int64_t kDefaultQuotaBytes = 2LL << 30;

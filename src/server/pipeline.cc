@@ -127,9 +127,12 @@ void Pipeline::WriterLoop() {
     metrics_->wal_bytes_written->Increment(static_cast<double>(bytes));
     metrics_->proposals_committed->Increment(static_cast<double>(batch.size()));
     committed_.store(next_index - 1, std::memory_order_release);
+    if (committed_hook_) committed_hook_(entries);
 
-    // Segments wholly below what storage has durably flushed may go.
+    // Segments wholly below what storage has durably flushed (and, with an
+    // archive, what the archiver has shipped) may go.
     uint64_t durable = applier_->store()->durable_applied_index();
+    if (release_gate_) durable = std::min(durable, release_gate_());
     if (durable > release_before_.load(std::memory_order_relaxed) + options_.release_every_entries ||
         (durable > 0 && release_before_.load() == 0)) {
       Status r = wal_->ReleaseBefore(durable + 1);
@@ -166,7 +169,7 @@ void Pipeline::ApplyLoop() {
   }
 }
 
-void Pipeline::ApplyOne(uint64_t index, const internal::InternalRequest& req, const Done* done) {
+void Pipeline::ApplyOne(uint64_t index, const internal::InternalRequest& req, Done* done) {
   internal::InternalResponse resp;
   std::vector<mvcc::Event> events;
   bool fatal = false;
@@ -184,7 +187,45 @@ void Pipeline::ApplyOne(uint64_t index, const internal::InternalRequest& req, co
   if (!s.ok()) metrics_->proposals_failed->Increment();
   applied_.store(index, std::memory_order_release);
   if (applied_hook_ && !events.empty()) applied_hook_(index, events);
-  if (done != nullptr && *done) (*done)(s, &resp);
+  if (done == nullptr || !*done) return;
+  if (hold_acks_) {
+    std::unique_lock<std::mutex> lock(held_mu_);
+    if (held_failed_) {
+      Status failed = held_status_;
+      lock.unlock();
+      (*done)(failed, nullptr);
+      return;
+    }
+    if (index > acked_watermark_) {
+      held_.push_back(HeldAck{index, s, std::move(resp), std::move(*done)});
+      return;
+    }
+  }
+  (*done)(s, &resp);
+}
+
+void Pipeline::OnArchived(uint64_t index) {
+  std::deque<HeldAck> ready;
+  {
+    std::lock_guard<std::mutex> lock(held_mu_);
+    acked_watermark_ = std::max(acked_watermark_, index);
+    while (!held_.empty() && held_.front().index <= index) {
+      ready.push_back(std::move(held_.front()));
+      held_.pop_front();
+    }
+  }
+  for (auto& h : ready) h.done(h.status, &h.resp);
+}
+
+void Pipeline::FailHeldAcks(const Status& status) {
+  std::deque<HeldAck> failed;
+  {
+    std::lock_guard<std::mutex> lock(held_mu_);
+    held_failed_ = true;
+    held_status_ = status;
+    failed.swap(held_);
+  }
+  for (auto& h : failed) h.done(status, nullptr);
 }
 
 }  // namespace tidemark::server

@@ -71,6 +71,23 @@ class Pipeline {
 
   void set_applied_hook(AppliedHook hook) { applied_hook_ = std::move(hook); }
 
+  // ---- archive gates (docs/design/archive.md); set before Start() ----
+  // Called on the wal-writer thread with every batch once it is durable.
+  using CommittedHook = std::function<void(const std::vector<wal::Entry>& entries)>;
+  void set_committed_hook(CommittedHook hook) { committed_hook_ = std::move(hook); }
+  // WAL segments are released only below min(storage-durable, gate()) + 1:
+  // a segment is never deleted before the archiver shipped it.
+  void set_release_gate(std::function<uint64_t()> gate) { release_gate_ = std::move(gate); }
+  // Sync archive mode: a proposal's Done is held after apply until
+  // OnArchived(i) with i >= its index (called by the archiver's thread,
+  // which then runs the held Done callbacks). Reads may observe an applied
+  // but not yet acknowledged write, as with any commit before its ack.
+  void set_hold_acks_until_archived(bool hold) { hold_acks_ = hold; }
+  void OnArchived(uint64_t index);
+  // Completes every held Done with `status` (shutdown when the archive could
+  // not be reached). Later proposals are not held any more.
+  void FailHeldAcks(const Status& status);
+
  private:
   struct Proposal {
     internal::InternalRequest req;
@@ -82,7 +99,7 @@ class Pipeline {
 
   void WriterLoop();
   void ApplyLoop();
-  void ApplyOne(uint64_t index, const internal::InternalRequest& req, const Done* done);
+  void ApplyOne(uint64_t index, const internal::InternalRequest& req, Done* done);
   void MaybeReleaseWal();
 
   wal::Wal* wal_;
@@ -91,6 +108,21 @@ class Pipeline {
   Clock* clock_;
   Options options_;
   AppliedHook applied_hook_;
+  CommittedHook committed_hook_;
+  std::function<uint64_t()> release_gate_;
+
+  struct HeldAck {
+    uint64_t index;
+    Status status;
+    internal::InternalResponse resp;
+    Done done;
+  };
+  bool hold_acks_ = false;
+  std::mutex held_mu_;
+  std::deque<HeldAck> held_;        // guarded by held_mu_, in index order
+  uint64_t acked_watermark_ = 0;    // guarded by held_mu_: archived index
+  bool held_failed_ = false;        // guarded by held_mu_
+  Status held_status_;              // guarded by held_mu_
 
   std::mutex in_mu_;
   std::condition_variable in_cv_;

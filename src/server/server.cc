@@ -17,6 +17,7 @@
 #include "apply/errors.h"
 #include "base/log.h"
 #include "fs/posix_file_system.h"
+#include "server/archive_glue.h"
 #include "server/core.h"
 #include "server/grpc_errors.h"
 #include "server/http_gateway.h"
@@ -153,6 +154,7 @@ Status Core::AdmitWrite(size_t request_bytes, bool needs_space) {
   if (pipeline->pending() > options.max_pending_proposals) {
     return Status(Code::kResourceExhausted, apply::kErrTooManyRequests);
   }
+  TM_RETURN_IF_ERROR(AdmitArchive(this));
   if (!needs_space) return Status::Ok();
   if (applier->HasAlarm(etcdserverpb::NOSPACE)) return apply::NoSpace();
   if (db_size_bytes.load() + static_cast<int64_t>(request_bytes) > quota_bytes()) {
@@ -177,6 +179,8 @@ void Core::RefreshGauges() {
   metrics->compact_revision->Set(static_cast<double>(store->compact_revision()));
   metrics->proposals_pending->Set(static_cast<double>(pipeline->pending()));
   if (lessor) metrics->lease_live->Set(static_cast<double>(lessor->size()));
+  RefreshWatchGauges(this);
+  RefreshArchiveGauges(this);
 }
 
 Server::Server(std::unique_ptr<Core> core) : core_(std::move(core)) {}
@@ -221,6 +225,7 @@ Result<std::unique_ptr<Server>> Server::Open(const ServerOptions& options) {
                                               core->metrics.get(), core->clock.get(),
                                               Pipeline::Options{});
   TM_RETURN_IF_ERROR(core->pipeline->Recover());
+  TM_RETURN_IF_ERROR(OpenArchive(core.get()));
   auto size = core->engine->ApproximateSizeBytes();
   if (size.ok()) core->db_size_bytes.store(static_cast<int64_t>(*size));
   {
@@ -261,12 +266,15 @@ Result<std::unique_ptr<Server>> Server::Open(const ServerOptions& options) {
 
 Status Server::Start() {
   Core* c = core_.get();
+  TM_RETURN_IF_ERROR(StartWatchHub(c));  // before the apply thread runs
+  StartArchive(c);  // wires the archive gates before the pipeline runs
   c->pipeline->Start();
 
   c->services.push_back(NewKvService(c));
   c->services.push_back(NewMaintenanceService(c));
   c->services.push_back(NewClusterService(c));
   c->services.push_back(NewLeaseService(c));
+  c->services.push_back(NewWatchService(c));
   grpc::ServerBuilder builder;
   for (auto& s : c->services) builder.RegisterService(s.get());
   int max_recv = static_cast<int>(std::max<int64_t>(c->options.max_request_bytes + 512 * 1024,
@@ -351,11 +359,13 @@ void Server::Shutdown() {
   if (c->grpc_server) {
     c->grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   }
+  StopWatchHub(c);  // ends watch streams so the gRPC shutdown need not wait
   if (c->http_server) c->http_server->stop();
   if (c->http_thread.joinable()) c->http_thread.join();
   if (c->maintenance_thread.joinable()) c->maintenance_thread.join();
   if (c->lessor) c->lessor->Stop();  // no expiry proposals after this
   if (c->pipeline) c->pipeline->Stop();
+  if (!StopArchive(c).ok()) archive_unshipped_.store(true);  // logged with the range
   if (c->grpc_server) c->grpc_server->Wait();
   c->grpc_server.reset();
   c->pipeline.reset();

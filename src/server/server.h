@@ -40,6 +40,9 @@ class Server {
   void Wait();
   // Stops accepting, drains the pipeline, closes storage and WAL. Idempotent.
   void Shutdown();
+  // After Shutdown: true if committed entries could not be shipped to the
+  // archive within --archive-shutdown-timeout (the log names them).
+  bool archive_unshipped() const { return archive_unshipped_.load(); }
 
  private:
   explicit Server(std::unique_ptr<Core> core);
@@ -48,6 +51,7 @@ class Server {
   std::condition_variable cv_;
   bool shutdown_requested_ = false;
   std::atomic<bool> shut_down_{false};
+  std::atomic<bool> archive_unshipped_{false};
 };
 
 }  // namespace tidemark::server

@@ -8,6 +8,8 @@
 
 #include <grpcpp/impl/codegen/service_type.h>
 
+#include "base/status.h"
+
 namespace tidemark::server {
 
 struct Core;
@@ -21,5 +23,14 @@ std::unique_ptr<grpc::Service> NewLeaseService(Core* core);
 // lease_expire proposal through core->pipeline (call after the pipeline
 // started; stop with core->lessor->Stop() before stopping the pipeline).
 void StartLeaseExpiry(Core* core);
+// etcdserverpb.Watch (server/watch_service.cc). Needs core->watch_hub.
+std::unique_ptr<grpc::Service> NewWatchService(Core* core);
+// Creates core->watch_hub, hooks it to the pipeline's applied events and
+// starts its thread. Call BEFORE core->pipeline->Start().
+Status StartWatchHub(Core* core);
+// Stops the hub and ends every watch stream (before the gRPC shutdown).
+void StopWatchHub(Core* core);
+// Sets the etcd_debugging_mvcc_watch* gauges from the hub.
+void RefreshWatchGauges(Core* core);
 
 }  // namespace tidemark::server

@@ -60,8 +60,13 @@ void Hub::Stop() {
   }
   q_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& s : streams_) s->Close(/*notify=*/true);
+  std::vector<std::shared_ptr<Stream>> streams;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    streams.assign(streams_.begin(), streams_.end());
+  }
+  // Outside mu_: a sink may finish its RPC, whose teardown calls CloseStream.
+  for (const auto& s : streams) s->Close(/*notify=*/true);
 }
 
 void Hub::Publish(std::vector<mvcc::Event> events) {
@@ -137,18 +142,16 @@ Result<int64_t> Hub::Watch(Stream* s, const WatchSpec& spec) {
   s->EnqueueControl(std::move(created));
 
   if (w->flags & Watcher::kProgress) progress_.insert(w);
-  if (w->next_rev <= hub_rev_) {
-    // In the past: catch up from history (the watch thread also cancels it
-    // if the start revision is compacted).
-    w->flags &= static_cast<uint8_t>(~Watcher::kSynced);
+  if (const int64_t compact = store_->compact_revision(); w->next_rev < compact) {
+    // etcd: created, then canceled with the compaction revision.
     unsynced_.insert(w);
     ++s->unsynced;
-    int64_t compact = store_->compact_revision();
-    if (w->next_rev < compact) {
-      CancelCompactedLocked(w, compact);
-    } else {
-      Kick();
-    }
+    CancelCompactedLocked(w, compact);
+  } else if (w->next_rev <= hub_rev_) {
+    // In the past: catch up from history on the watch thread.
+    unsynced_.insert(w);
+    ++s->unsynced;
+    Kick();
   } else {
     // Now or future: every revision >= next_rev is still to be fanned out.
     AddSyncedLocked(w);

@@ -175,7 +175,9 @@ TEST_F(HubTest, RangesFiltersAndPrevKv) {
       if (r.watch_id == prefix && e.kv.mod_revision != r1) {
         EXPECT_TRUE(e.prev_kv.has_value());
       }
-      if (r.watch_id != prefix) EXPECT_FALSE(e.prev_kv.has_value());
+      if (r.watch_id != prefix) {
+        EXPECT_FALSE(e.prev_kv.has_value());
+      }
     }
   }
 }
@@ -250,6 +252,8 @@ TEST_F(HubTest, CompactedStartAndCompactionOfSlowWatcher) {
   EXPECT_EQ(c->got[1].compact_revision, 5);
   EXPECT_EQ(c->got[1].revision, 0);
   EXPECT_EQ(Revs(c->got, 1), (std::vector<int64_t>{5, 6, 7, 8, 9, 10, 11}));
+
+  hub_->CloseStream(c->stream);
 
   // A stalled watcher that falls behind a compaction is canceled.
   auto stalled = NewClient();

@@ -1,0 +1,192 @@
+#pragma once
+// Archiver: ships committed WAL entries to an ObjectStore as hash-chained
+// chunks, takes base snapshots, and tells the commit pipeline how far the
+// archive has got (docs/design/archive.md).
+//
+// Data flow: the pipeline's wal-writer calls OnCommitted() with every
+// durable batch (copied into a bounded in-memory queue); the "archiver"
+// thread cuts a chunk when --archive-interval has passed since the oldest
+// unshipped commit, or the queue holds max_chunk_bytes, or (sync mode) at
+// once, and Puts it create-only. When the queue overflowed or after a
+// restart, entries are read back from the WAL (Wal::ReadFrom) instead — the
+// WAL keeps them because the pipeline releases a segment only once it is
+// below archived_index() (the release gate).
+//
+// Failure policy: a failed Put is retried with exponential backoff (100 ms ..
+// 30 s); after 3 consecutive failures the breaker is "open" (logged once,
+// visible in stats). Nothing is ever dropped: unshipped entries stay in the
+// local WAL; the server refuses writes once spool_bytes() exceeds its
+// --archive-spool-limit. If the target already holds a chunk with the same
+// name but other bytes, another writer uses this timeline: archiving stops
+// for good (fenced(), logged as an error) and never overwrites.
+//
+// Threads: OnCommitted from the single wal-writer thread; stats(),
+// archived_index(), spool_bytes(), Flush() from any thread; Start/Stop by
+// the owner. The on_archived callback runs on the archiver thread.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "archive/catalog.h"
+#include "archive/format.h"
+#include "archive/object_store.h"
+#include "base/clock.h"
+#include "base/status.h"
+#include "wal/wal.h"
+
+namespace tidemark::archive {
+
+// A consistent logical snapshot of the store, provided by the server.
+struct BaseSnapshot {
+  uint64_t index = 0;     // store applied index the snapshot reflects
+  int64_t revision = 0;   // store revision at that index
+  std::string bytes;      // TMSNAP01 file (docs/formats/snapshot.md)
+};
+class BaseSource {
+ public:
+  virtual ~BaseSource() = default;
+  // Any thread; must not block the commit path for long.
+  virtual Result<BaseSnapshot> TakeBase() = 0;
+};
+
+struct ArchiverOptions {
+  uint64_t timeline = 0;       // required, non-zero
+  uint64_t parent_timeline = 0;
+  uint64_t parent_index = 0;
+  int64_t interval_nanos = 1'000'000'000;        // --archive-interval
+  uint64_t max_chunk_bytes = 8u << 20;           // cut sooner at this raw size
+  int64_t heartbeat_nanos = 300'000'000'000;     // idle heartbeat object
+  int64_t manifest_nanos = 5'000'000'000;        // manifest rewrite period (when busy)
+  int64_t base_interval_nanos = 3600'000'000'000;  // periodic base snapshots
+  uint64_t base_every_entries = 1'000'000;
+  bool sync = false;                             // --archive-sync: ship immediately
+  uint64_t memory_queue_bytes = 64u << 20;
+  int zstd_level = 3;
+};
+
+struct ArchiverStats {
+  uint64_t timeline = 0;
+  uint64_t committed_index = 0;
+  uint64_t archived_index = 0;
+  int64_t lag_seconds_x1000 = 0;  // age of the oldest unshipped commit, ms
+  uint64_t spool_bytes = 0;
+  int64_t last_success_unix_nanos = 0;
+  uint64_t last_base_index = 0;
+  std::string last_base;
+  uint64_t chunks_shipped = 0;
+  uint64_t bytes_shipped = 0;
+  uint64_t requests_ok = 0;
+  uint64_t requests_failed = 0;
+  uint64_t gaps = 0;
+  bool breaker_open = false;
+  std::string fenced;  // non-empty: archiving stopped, why
+};
+
+class Archiver {
+ public:
+  // `store`, `wal`, `base`, `clock` must outlive the Archiver.
+  Archiver(ObjectStore* store, const wal::Wal* wal, BaseSource* base, Clock* clock,
+           ArchiverOptions options);
+  ~Archiver();
+  Archiver(const Archiver&) = delete;
+  Archiver& operator=(const Archiver&) = delete;
+
+  // Called with the index the pipeline will commit next - 1 (nothing is
+  // archived past it yet). Starts the thread (which resumes from the
+  // archive's state, creating the timeline / first base as needed).
+  void Start();
+  // Stops the thread without flushing (Flush first for a clean shutdown).
+  void Stop();
+
+  // wal-writer thread, after the batch is durable.
+  void OnCommitted(const std::vector<wal::Entry>& entries);
+
+  // Ships everything committed so far; waits up to `timeout_nanos`. Errors:
+  // kUnavailable naming the unshipped index range (target down / timeout),
+  // kFailedPrecondition when fenced.
+  Status Flush(int64_t timeout_nanos);
+
+  // Everything <= archived_index() is durable in the archive (0 until the
+  // archiver has resumed).
+  uint64_t archived_index() const { return archived_.load(std::memory_order_acquire); }
+  // Highest index the WAL may release below (+1): == archived_index(), but
+  // held at 0 until resumed so nothing unshipped is ever released.
+  uint64_t release_limit() const { return archived_index(); }
+  uint64_t spool_bytes() const { return spool_bytes_.load(std::memory_order_relaxed); }
+  ArchiverStats stats() const;
+  bool resumed() const { return resumed_.load(); }
+
+  // Called (archiver thread) after each chunk is durable, with its last index.
+  void set_on_archived(std::function<void(uint64_t)> fn) { on_archived_ = std::move(fn); }
+
+ private:
+  struct Pending {  // one committed batch not yet archived
+    uint64_t last_index;
+    int64_t commit_nanos;
+    uint64_t bytes;
+  };
+
+  void Loop();
+  Status Resume();
+  Status ShipBase();
+  Status ShipChunk(uint64_t upto);
+  Status CollectEntries(uint64_t from, uint64_t upto, std::vector<wal::Entry>* out);
+  Status PutChunk(const std::string& name, const std::string& bytes);
+  Status WriteManifest();
+  void Advance(uint64_t last_index, int64_t last_nanos, const std::optional<Digest>& digest,
+               const std::string& name, uint64_t bytes);
+  void Failure(const Status& s);
+  void Success();
+  int64_t BackoffNanos() const;
+  void SleepInterruptible(int64_t nanos);
+
+  ObjectStore* const store_;
+  const wal::Wal* const wal_;
+  BaseSource* const base_;
+  Clock* const clock_;
+  const ArchiverOptions options_;
+  std::function<void(uint64_t)> on_archived_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;        // wakes the archiver thread
+  std::condition_variable flushed_cv_;  // wakes Flush waiters
+  std::deque<wal::Entry> queue_;      // guarded by mu_; contiguous, in memory
+  uint64_t queue_bytes_ = 0;          // guarded by mu_
+  bool queue_broken_ = false;         // guarded by mu_: dropped entries; read back from WAL
+  std::deque<Pending> pending_;       // guarded by mu_
+  uint64_t committed_ = 0;            // guarded by mu_
+  bool stop_ = false;                 // guarded by mu_
+  int flush_waiters_ = 0;             // guarded by mu_
+  ArchiverStats stats_;               // guarded by mu_
+  int failures_snapshot_ = 0;         // guarded by mu_
+  std::string last_error_;            // guarded by mu_
+  uint64_t manifest_index_ = 0;       // guarded by mu_: archived index in the last manifest
+  bool manifest_dirty_ = false;       // guarded by mu_
+  int64_t archived_commit_nanos_ = 0; // guarded by mu_
+
+  // Archiver-thread state.
+  std::optional<Digest> prev_digest_;
+  std::string last_chunk_;
+  int64_t last_manifest_nanos_ = 0;
+  int64_t last_request_nanos_ = 0;
+  int64_t last_base_nanos_ = 0;
+  uint64_t last_base_index_ = 0;
+  bool need_base_ = false;
+  int failures_ = 0;
+
+  std::atomic<uint64_t> archived_{0};
+  std::atomic<uint64_t> spool_bytes_{0};
+  std::atomic<bool> resumed_{false};
+  std::thread thread_;
+};
+
+}  // namespace tidemark::archive

@@ -1,0 +1,160 @@
+#include "archive/archiver.h"
+
+#include <gtest/gtest.h>
+
+#include "fs/posix_file_system.h"
+#include "testing/temp_dir.h"
+
+namespace tidemark::archive {
+namespace {
+
+class FakeBase : public BaseSource {
+ public:
+  explicit FakeBase(const wal::Wal* wal) : wal_(wal) {}
+  Result<BaseSnapshot> TakeBase() override {
+    ++taken;
+    last_index = wal_->synced_index();
+    return BaseSnapshot{wal_->synced_index(), static_cast<int64_t>(wal_->synced_index()) + 1,
+                        "SNAP"};
+  }
+  const wal::Wal* wal_;
+  int taken = 0;
+  uint64_t last_index = 0;
+};
+
+class ArchiverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto w = wal::Wal::Open(&fs_, dir_.Join("wal"));
+    ASSERT_TRUE(w.ok());
+    wal_ = std::move(*w);
+    store_ = std::make_unique<DirObjectStore>(dir_.Join("archive"));
+  }
+  std::vector<wal::Entry> Commit(int n) {
+    std::vector<wal::Entry> batch;
+    for (int i = 0; i < n; ++i) {
+      uint64_t idx = wal_->last_index() + 1;
+      wal::Entry e{idx, 0, clock_.NowNanos(), "value-" + std::to_string(idx)};
+      EXPECT_TRUE(wal_->Append(e).ok());
+      batch.push_back(e);
+    }
+    EXPECT_TRUE(wal_->Sync().ok());
+    return batch;
+  }
+  ArchiverOptions Opts(uint64_t tl) {
+    ArchiverOptions o;
+    o.timeline = tl;
+    o.interval_nanos = 20'000'000;
+    return o;
+  }
+
+  test::TempDir dir_;
+  fs::PosixFileSystem fs_;
+  SystemClock clock_;
+  std::unique_ptr<wal::Wal> wal_;
+  std::unique_ptr<DirObjectStore> store_;
+};
+
+TEST_F(ArchiverTest, ShipsChainsAndResumes) {
+  Commit(5);  // before the archiver: covered by the first base
+  FakeBase base(wal_.get());
+  {
+    Archiver a(store_.get(), wal_.get(), &base, &clock_, Opts(7));
+    uint64_t notified = 0;
+    a.set_on_archived([&](uint64_t i) { notified = i; });
+    a.Start();
+    for (int i = 0; i < 20; ++i) a.OnCommitted(Commit(10));
+    ASSERT_TRUE(a.Flush(10'000'000'000).ok());
+    EXPECT_EQ(a.archived_index(), 205u);
+    EXPECT_EQ(notified, 205u);
+    EXPECT_EQ(a.spool_bytes(), 0u);
+    a.Stop();
+  }
+  EXPECT_EQ(base.taken, 1);
+  // Restart: resumes the chain from the archive, no new base.
+  {
+    Archiver a(store_.get(), wal_.get(), &base, &clock_, Opts(7));
+    a.Start();
+    a.OnCommitted(Commit(3));
+    ASSERT_TRUE(a.Flush(10'000'000'000).ok());
+    EXPECT_EQ(a.archived_index(), 208u);
+    a.Stop();
+  }
+  EXPECT_EQ(base.taken, 1);
+  auto rep = Verify(store_.get(), 7, true);
+  ASSERT_TRUE(rep.ok());
+  EXPECT_TRUE(rep->ok()) << rep->problems.front();
+  // Entries up to the first base are covered by it, not shipped as chunks.
+  EXPECT_EQ(rep->entries, 208u - base.last_index);
+}
+
+TEST_F(ArchiverTest, LargeBacklogReadBackFromWal) {
+  FakeBase base(wal_.get());
+  ArchiverOptions o = Opts(8);
+  o.memory_queue_bytes = 1000;  // forces the WAL read-back path
+  o.max_chunk_bytes = 2000;
+  Archiver a(store_.get(), wal_.get(), &base, &clock_, o);
+  a.Start();
+  for (int i = 0; i < 10; ++i) a.OnCommitted(Commit(50));
+  ASSERT_TRUE(a.Flush(10'000'000'000).ok());
+  EXPECT_EQ(a.archived_index(), 500u);
+  a.Stop();
+  auto rep = Verify(store_.get(), 8, true);
+  ASSERT_TRUE(rep.ok());
+  EXPECT_TRUE(rep->ok()) << rep->problems.front();
+  EXPECT_GT(rep->chunks, 5u);
+}
+
+TEST_F(ArchiverTest, SecondWriterIsFenced) {
+  FakeBase base(wal_.get());
+  std::vector<wal::Entry> first10;
+  {
+    Archiver a(store_.get(), wal_.get(), &base, &clock_, Opts(9));
+    a.Start();
+    first10 = Commit(10);
+    a.OnCommitted(first10);
+    ASSERT_TRUE(a.Flush(10'000'000'000).ok());
+    a.Stop();
+  }
+  // A copy of the data dir (same entries 1..10) that then diverges.
+  test::TempDir other;
+  auto w2 = wal::Wal::Open(&fs_, other.Join("wal"));
+  ASSERT_TRUE(w2.ok());
+  ASSERT_TRUE((*w2)->AppendBatch(first10).ok());
+  std::vector<wal::Entry> theirs;
+  for (uint64_t i = 11; i <= 20; ++i) theirs.push_back({i, 0, clock_.NowNanos(), "other"});
+  ASSERT_TRUE((*w2)->AppendBatch(theirs).ok());
+  ASSERT_TRUE((*w2)->Sync().ok());
+  FakeBase base2(w2->get());
+
+  Archiver a2(store_.get(), wal_.get(), &base, &clock_, Opts(9));
+  Archiver b(store_.get(), w2->get(), &base2, &clock_, Opts(9));
+  a2.Start();
+  b.Start();
+  for (int i = 0; i < 500 && !(a2.resumed() && b.resumed()); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(a2.resumed() && b.resumed());
+  a2.OnCommitted(Commit(5));
+  ASSERT_TRUE(a2.Flush(10'000'000'000).ok());
+  b.OnCommitted(theirs);
+  Status s = b.Flush(5'000'000'000);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(b.stats().fenced.find("already exists"), std::string::npos) << b.stats().fenced;
+  b.Stop();
+  a2.Stop();
+
+  // A diverged data dir is refused at resume (entry 15 differs).
+  Archiver c(store_.get(), w2->get(), &base2, &clock_, Opts(9));
+  c.Start();
+  s = c.Flush(3'000'000'000);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(c.stats().fenced, "");
+  c.Stop();
+  auto rep = Verify(store_.get(), 9, true);
+  ASSERT_TRUE(rep.ok());
+  EXPECT_TRUE(rep->ok()) << rep->problems.front();
+}
+
+}  // namespace
+}  // namespace tidemark::archive

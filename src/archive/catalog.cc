@@ -1,0 +1,324 @@
+#include "archive/catalog.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+namespace tidemark::archive {
+namespace {
+
+bool ZeroDigest(const Digest& d) {
+  return std::all_of(d.begin(), d.end(), [](uint8_t b) { return b == 0; });
+}
+
+std::string Range(uint64_t a, uint64_t b) { return std::to_string(a) + ".." + std::to_string(b); }
+
+}  // namespace
+
+Result<std::vector<TimelineRef>> ListTimelines(ObjectStore* store) {
+  TM_ASSIGN_OR_RETURN(auto objs, store->List("timelines/"));
+  std::vector<TimelineRef> out;
+  for (auto& o : objs) {
+    TimelineRef t;
+    if (ParseTimelineRecordName(o.name, &t.created_ms, &t.id)) {
+      t.name = o.name;
+      out.push_back(t);
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const TimelineRef& a, const TimelineRef& b) {
+    return a.created_ms != b.created_ms ? a.created_ms < b.created_ms : a.id < b.id;
+  });
+  return out;
+}
+
+Result<TimelineRef> NewestTimeline(ObjectStore* store) {
+  TM_ASSIGN_OR_RETURN(auto tls, ListTimelines(store));
+  if (tls.empty()) return NotFoundError("archive " + store->url() + " holds no timeline");
+  return tls.back();
+}
+
+Result<Catalog> LoadCatalog(ObjectStore* store, uint64_t timeline) {
+  TM_ASSIGN_OR_RETURN(auto objs, store->List(TimelineDir(timeline)));
+  Catalog c;
+  c.timeline = timeline;
+  for (auto& o : objs) {
+    uint64_t tl = 0, a = 0;
+    int64_t rev = 0, ms = 0;
+    if (ParseChunkName(o.name, &tl, &a)) {
+      c.chunks.push_back({o.name, a, o.size});
+    } else if (ParseBaseName(o.name, &tl, &a, &rev, &ms)) {
+      c.bases.push_back({o.name, a, rev, ms, o.size});
+    } else if (o.name != ManifestName(timeline) && o.name != HeartbeatName(timeline)) {
+      c.unknown.push_back(o.name);
+    }
+  }
+  for (auto& o : objs) {
+    if (o.name != ManifestName(timeline)) continue;
+    TM_ASSIGN_OR_RETURN(std::string json, store->Get(o.name));
+    TM_ASSIGN_OR_RETURN(Manifest m, DecodeManifest(o.name, json));
+    c.manifest_archived_index = m.archived_index;
+    c.manifest_last_chunk = m.last_chunk;
+  }
+  std::sort(c.chunks.begin(), c.chunks.end(), [](const ChunkRef& x, const ChunkRef& y) {
+    return x.first < y.first;
+  });
+  std::sort(c.bases.begin(), c.bases.end(),
+            [](const BaseRef& x, const BaseRef& y) { return x.index < y.index; });
+  return c;
+}
+
+std::string EncodeTimelineInfo(const TimelineInfo& t) {
+  nlohmann::json j = {{"format", 1},
+                      {"timeline", TimelineHex(t.id)},
+                      {"parent", t.parent ? TimelineHex(t.parent) : ""},
+                      {"parent_index", t.parent_index},
+                      {"created", FormatRfc3339(t.created_unix_ms * 1000000)}};
+  return j.dump(2) + "\n";
+}
+
+std::string EncodeManifest(const Manifest& m) {
+  nlohmann::json j = {{"format", 1},
+                      {"timeline", TimelineHex(m.timeline)},
+                      {"archived_index", m.archived_index},
+                      {"archived_commit_unix_nanos", m.archived_commit_unix_nanos},
+                      {"archived_commit_time", FormatRfc3339(m.archived_commit_unix_nanos)},
+                      {"last_chunk", m.last_chunk},
+                      {"last_digest", m.last_digest},
+                      {"written_unix_nanos", m.written_unix_nanos}};
+  return j.dump(2) + "\n";
+}
+
+Result<Manifest> DecodeManifest(std::string_view object, std::string_view json) {
+  auto j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  Manifest m;
+  try {
+    if (j.is_discarded() || !j.is_object()) throw std::runtime_error("not a JSON object");
+    m.archived_index = j.at("archived_index").get<uint64_t>();
+    m.archived_commit_unix_nanos = j.at("archived_commit_unix_nanos").get<int64_t>();
+    m.last_chunk = j.at("last_chunk").get<std::string>();
+    m.last_digest = j.at("last_digest").get<std::string>();
+    m.written_unix_nanos = j.at("written_unix_nanos").get<int64_t>();
+  } catch (const std::exception& e) {
+    return CorruptionError("archive: object " + std::string(object) + ": bad manifest: " +
+                           e.what());
+  }
+  return m;
+}
+
+Result<RestoreResult> Restore(ObjectStore* store, uint64_t timeline, const RestoreTarget& target,
+                              RestoreSink* sink,
+                              const std::function<void(const std::string&)>& log) {
+  auto say = [&](const std::string& m) {
+    if (log) log(m);
+  };
+  TM_ASSIGN_OR_RETURN(Catalog cat, LoadCatalog(store, timeline));
+  const std::string where = "archive " + store->url() + " timeline " + TimelineHex(timeline);
+  // 1. Newest base at or before the target.
+  const BaseRef* base = nullptr;
+  for (const auto& b : cat.bases) {
+    bool fits = true;
+    if (target.kind == RestoreTarget::Kind::kRevision) fits = b.revision <= target.revision;
+    if (target.kind == RestoreTarget::Kind::kTime) {
+      fits = (b.unix_ms + 1) * 1000000 - 1 <= target.unix_nanos;
+    }
+    if (fits) base = &b;
+  }
+  if (base == nullptr) {
+    if (cat.bases.empty()) return NotFoundError(where + " holds no base snapshot");
+    const BaseRef& first = cat.bases.front();
+    return OutOfRangeError("restore: the target is before the restorable window of " + where +
+                           ", which starts at revision " + std::to_string(first.revision) +
+                           " / " + FormatRfc3339(first.unix_ms * 1000000) + " (base " +
+                           first.name + ")");
+  }
+  TM_ASSIGN_OR_RETURN(std::string base_bytes, store->Get(base->name));
+  TM_ASSIGN_OR_RETURN(DecodedBase db, DecodeBase(base->name, base_bytes));
+  if (db.header.index != base->index || db.header.revision != base->revision ||
+      db.header.timeline != timeline) {
+    return CorruptionError("archive: object " + base->name +
+                           ": header does not match its name (renamed or misplaced base)");
+  }
+  RestoreResult r;
+  r.timeline = timeline;
+  r.base = base->name;
+  r.base_index = base->index;
+  r.last_index = base->index;
+  r.last_commit_unix_nanos = db.header.unix_nanos;
+  r.bytes_fetched = base_bytes.size();
+  say("loading base " + base->name);
+  TM_RETURN_IF_ERROR(sink->LoadBase(db.header, db.snapshot));
+  base_bytes.clear();
+  base_bytes.shrink_to_fit();
+  db.snapshot.clear();
+  db.snapshot.shrink_to_fit();
+
+  auto reached = [&](const wal::Entry* next) {
+    switch (target.kind) {
+      case RestoreTarget::Kind::kLatest: return false;
+      case RestoreTarget::Kind::kRevision: return sink->current_revision() >= target.revision;
+      case RestoreTarget::Kind::kTime: return next != nullptr && next->unix_nanos > target.unix_nanos;
+    }
+    return false;
+  };
+  if (target.kind == RestoreTarget::Kind::kRevision && sink->current_revision() > target.revision) {
+    return InternalError("restore: base revision above target");
+  }
+
+  // 2. Chunks from base.index + 1, contiguous and chained.
+  uint64_t next = base->index + 1;
+  std::optional<Digest> prev_digest;
+  std::string prev_name;
+  bool done = reached(nullptr);
+  size_t i = 0;
+  // Skip chunks wholly covered by the base (chunk i ends before chunk i+1).
+  while (i + 1 < cat.chunks.size() && cat.chunks[i + 1].first <= next) ++i;
+  for (; i < cat.chunks.size() && !done; ++i) {
+    const ChunkRef& c = cat.chunks[i];
+    if (c.first > next) {
+      return CorruptionError("restore: chunk missing in " + where + ": no object holds entries " +
+                             Range(next, c.first - 1) + " (after " +
+                             (prev_name.empty() ? base->name : prev_name) + ", before " + c.name +
+                             ")");
+    }
+    if (!prev_name.empty() && c.first != next) {
+      return CorruptionError("restore: duplicate or overlapping chunks in " + where + ": " +
+                             prev_name + " and " + c.name);
+    }
+    TM_ASSIGN_OR_RETURN(std::string bytes, store->Get(c.name));
+    r.bytes_fetched += bytes.size();
+    TM_ASSIGN_OR_RETURN(DecodedChunk d, DecodeChunk(c.name, bytes));
+    if (d.header.first_index != c.first || d.header.timeline != timeline) {
+      return CorruptionError("archive: object " + c.name + " holds entries " +
+                             Range(d.header.first_index, d.header.last_index) +
+                             " of timeline " + TimelineHex(d.header.timeline) +
+                             ", not what its name says (reordered, renamed or duplicated chunk)");
+    }
+    if (prev_digest) {
+      if ((d.header.flags & kChunkFlagChainStart) != 0 || d.header.prev_digest != *prev_digest) {
+        return CorruptionError("archive: object " + c.name +
+                               ": hash chain broken (its prev_digest does not match " +
+                               prev_name + "): reordered, replaced or foreign chunk");
+      }
+    }
+    for (const auto& e : d.entries) {
+      if (e.index < next) continue;
+      if (reached(&e)) {
+        done = true;
+        break;
+      }
+      TM_RETURN_IF_ERROR(sink->Apply(e));
+      r.last_index = e.index;
+      r.last_commit_unix_nanos = e.unix_nanos;
+      ++r.entries;
+      next = e.index + 1;
+      if (reached(nullptr)) {
+        done = true;
+        break;
+      }
+    }
+    next = std::max(next, d.header.last_index + 1);
+    prev_digest = d.digest;
+    prev_name = c.name;
+    ++r.chunks;
+    if (r.chunks % 100 == 0) say("replayed " + std::to_string(r.chunks) + " chunks");
+  }
+  if (!done && r.last_index < cat.manifest_archived_index) {
+    return CorruptionError("restore: chunks missing at the end of " + where +
+                           ": its manifest records entries archived through index " +
+                           std::to_string(cat.manifest_archived_index) + " (" +
+                           cat.manifest_last_chunk + ") but the chunks end at index " +
+                           std::to_string(r.last_index));
+  }
+  if (target.kind == RestoreTarget::Kind::kRevision && sink->current_revision() < target.revision) {
+    return OutOfRangeError("restore: revision " + std::to_string(target.revision) +
+                           " is beyond the end of " + where + " (last archived revision " +
+                           std::to_string(sink->current_revision()) + " at index " +
+                           std::to_string(r.last_index) + ")");
+  }
+  return r;
+}
+
+Result<VerifyReport> Verify(ObjectStore* store, uint64_t timeline, bool deep) {
+  TM_ASSIGN_OR_RETURN(Catalog cat, LoadCatalog(store, timeline));
+  VerifyReport rep;
+  for (const auto& u : cat.unknown) rep.problems.push_back("unexpected object " + u);
+  for (const auto& b : cat.bases) {
+    ++rep.bases;
+    auto bytes = store->Get(b.name);
+    if (!bytes.ok()) {
+      rep.problems.push_back(bytes.status().message());
+      continue;
+    }
+    rep.bytes += bytes->size();
+    auto d = DecodeBase(b.name, *bytes, deep);
+    if (!d.ok()) {
+      rep.problems.push_back(d.status().message());
+    } else if (d->header.index != b.index || d->header.revision != b.revision ||
+               d->header.timeline != timeline) {
+      rep.problems.push_back("object " + b.name + ": header does not match its name");
+    }
+  }
+  if (cat.bases.empty()) rep.problems.push_back("timeline holds no base snapshot");
+  std::optional<Digest> prev;  // digest of the previous chunk, if it decoded
+  std::string prev_name;
+  uint64_t prev_last = 0;  // last index of the previous chunk (0: none / unknown)
+  for (const auto& c : cat.chunks) {
+    ++rep.chunks;
+    if (!prev_name.empty() && prev_last != 0) {
+      if (c.first <= prev_last) {
+        rep.problems.push_back("duplicate/overlapping chunks: " + prev_name + " and " + c.name);
+      } else if (c.first != prev_last + 1) {
+        rep.problems.push_back("chunk missing: no object holds entries " +
+                               Range(prev_last + 1, c.first - 1) + " (between " + prev_name +
+                               " and " + c.name + ")");
+        prev.reset();
+      }
+    }
+    const bool contiguous = !prev_name.empty() && prev_last != 0 && c.first == prev_last + 1;
+    prev_name = c.name;
+    auto bytes = store->Get(c.name);
+    if (!bytes.ok()) {
+      rep.problems.push_back(bytes.status().message());
+      prev.reset();
+      prev_last = 0;
+      continue;
+    }
+    rep.bytes += bytes->size();
+    auto d = DecodeChunk(c.name, *bytes, deep);
+    if (!d.ok()) {
+      rep.problems.push_back(d.status().message());
+      prev.reset();
+      prev_last = 0;
+      continue;
+    }
+    rep.entries += d->header.entry_count;
+    if (d->header.first_index != c.first || d->header.timeline != timeline) {
+      rep.problems.push_back("object " + c.name + " holds entries " +
+                             Range(d->header.first_index, d->header.last_index) +
+                             ", not what its name says (reordered, renamed or duplicated chunk)");
+    } else if (prev && contiguous &&
+               ((d->header.flags & kChunkFlagChainStart) != 0 || d->header.prev_digest != *prev)) {
+      rep.problems.push_back("hash chain broken at " + c.name +
+                             " (its prev_digest does not match the previous chunk)");
+    } else if (&c == &cat.chunks.front() && (d->header.flags & kChunkFlagChainStart) == 0) {
+      bool covered = !cat.bases.empty() && cat.bases.front().index + 1 >= c.first;
+      if (!covered) {
+        rep.problems.push_back("object " + c.name +
+                               " continues a chain whose earlier chunks are missing");
+      }
+    }
+    (void)ZeroDigest;
+    prev = d->digest;
+    prev_last = d->header.first_index == c.first ? d->header.last_index : 0;
+  }
+  if (prev_last < cat.manifest_archived_index) {
+    rep.problems.push_back("chunks missing at the end: the manifest records entries archived "
+                           "through index " + std::to_string(cat.manifest_archived_index) + " (" +
+                           cat.manifest_last_chunk + ") but the last chunk ends at " +
+                           std::to_string(prev_last));
+  }
+  return rep;
+}
+
+}  // namespace tidemark::archive

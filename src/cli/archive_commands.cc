@@ -1,0 +1,347 @@
+#include "cli/archive_commands.h"
+
+#include <cstdio>
+#include <memory>
+#include <optional>
+
+#include <httplib.h>
+
+#include "archive/catalog.h"
+#include "archive/format.h"
+#include "archive/object_store.h"
+#include "server/archive_glue.h"
+
+namespace tidemark::cli {
+namespace {
+
+struct State {
+  // serve
+  std::string interval = "1s", heartbeat = "5m", base_interval = "1h", shutdown_timeout = "5s";
+  std::string spool_limit = "8GiB";
+  // restore
+  CLI::App* restore = nullptr;
+  std::string url, data_dir, to_time, timeline;
+  int64_t to_revision = 0;
+  bool latest = false;
+  // archive
+  CLI::App* archive = nullptr;
+  CLI::App* status = nullptr;
+  CLI::App* verify = nullptr;
+  bool deep = false;
+  std::string endpoint;
+};
+State& S() {
+  static State s;
+  return s;
+}
+
+// "250ms", "1s", "5m", "1h", "1500" (ms) -> milliseconds.
+bool ParseDurationMs(const std::string& s, int64_t* ms) {
+  size_t i = 0;
+  while (i < s.size() && (isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
+  if (i == 0) return false;
+  double v = std::stod(s.substr(0, i));
+  std::string unit = s.substr(i);
+  double mul;
+  if (unit.empty() || unit == "ms") mul = 1;
+  else if (unit == "s") mul = 1000;
+  else if (unit == "m") mul = 60000;
+  else if (unit == "h") mul = 3600000;
+  else return false;
+  *ms = static_cast<int64_t>(v * mul);
+  return true;
+}
+
+// "8GiB", "512MiB", "1000000" -> bytes.
+bool ParseBytes(const std::string& s, int64_t* out) {
+  size_t i = 0;
+  while (i < s.size() && isdigit(static_cast<unsigned char>(s[i]))) ++i;
+  if (i == 0) return false;
+  int64_t v = std::stoll(s.substr(0, i));
+  std::string unit = s.substr(i);
+  int64_t mul;
+  if (unit.empty() || unit == "B") mul = 1;
+  else if (unit == "KiB" || unit == "K") mul = 1LL << 10;
+  else if (unit == "MiB" || unit == "M") mul = 1LL << 20;
+  else if (unit == "GiB" || unit == "G") mul = 1LL << 30;
+  else return false;
+  *out = v * mul;
+  return true;
+}
+
+Result<uint64_t> PickTimeline(archive::ObjectStore* store, const std::string& hex) {
+  if (!hex.empty()) {
+    try {
+      return static_cast<uint64_t>(std::stoull(hex, nullptr, 16));
+    } catch (...) {
+      return InvalidArgumentError("--timeline " + hex + ": expected 16 hex digits");
+    }
+  }
+  TM_ASSIGN_OR_RETURN(auto t, archive::NewestTimeline(store));
+  return t.id;
+}
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "Error: %s\n", s.message().c_str());
+  return 1;
+}
+
+int RunRestore() {
+  State& st = S();
+  server::RestoreRequest req;
+  req.archive_url = st.url;
+  req.data_dir = st.data_dir;
+  int targets = (st.latest ? 1 : 0) + (st.to_revision > 0 ? 1 : 0) + (!st.to_time.empty() ? 1 : 0);
+  if (targets > 1) {
+    std::fprintf(stderr, "Error: give at most one of --latest, --to-revision, --to-time\n");
+    return 2;
+  }
+  if (st.to_revision > 0) {
+    req.target.kind = archive::RestoreTarget::Kind::kRevision;
+    req.target.revision = st.to_revision;
+  } else if (!st.to_time.empty()) {
+    auto t = archive::ParseRfc3339(st.to_time);
+    if (!t.ok()) return Fail(t.status());
+    req.target.kind = archive::RestoreTarget::Kind::kTime;
+    req.target.unix_nanos = *t;
+  }
+  if (!st.timeline.empty()) {
+    try {
+      req.timeline = std::stoull(st.timeline, nullptr, 16);
+    } catch (...) {
+      std::fprintf(stderr, "Error: --timeline %s: expected hex\n", st.timeline.c_str());
+      return 2;
+    }
+  }
+  auto r = server::RestoreDataDir(req);
+  if (!r.ok()) return Fail(r.status());
+  const auto& x = r->result;
+  std::printf("restored %s from %s\n", st.data_dir.c_str(), st.url.c_str());
+  std::printf("  revision:      %lld\n", static_cast<long long>(r->revision));
+  std::printf("  index:         %llu\n", static_cast<unsigned long long>(x.last_index));
+  std::printf("  commit time:   %s\n", archive::FormatRfc3339(x.last_commit_unix_nanos).c_str());
+  std::printf("  keys:          %llu\n", static_cast<unsigned long long>(r->keys));
+  std::printf("  duration:      %.3f s\n", r->seconds);
+  std::printf("  base:          %s\n", x.base.c_str());
+  std::printf("  replayed:      %llu entries from %llu chunks (%.1f MiB fetched)\n",
+              static_cast<unsigned long long>(x.entries), static_cast<unsigned long long>(x.chunks),
+              static_cast<double>(x.bytes_fetched) / (1 << 20));
+  std::printf("  timeline:      %s (parent %s at index %llu)\n",
+              archive::TimelineHex(r->new_timeline).c_str(),
+              archive::TimelineHex(x.timeline).c_str(),
+              static_cast<unsigned long long>(x.last_index));
+  return 0;
+}
+
+std::string MetricValue(const std::string& body, const std::string& name) {
+  size_t pos = 0;
+  while ((pos = body.find(name, pos)) != std::string::npos) {
+    if ((pos == 0 || body[pos - 1] == '\n') &&
+        (body[pos + name.size()] == ' ' || body[pos + name.size()] == '{')) {
+      size_t sp = body.find(' ', pos);
+      size_t nl = body.find('\n', sp);
+      return body.substr(sp + 1, nl - sp - 1);
+    }
+    pos += name.size();
+  }
+  return "?";
+}
+
+int RunStatus() {
+  State& st = S();
+  auto store = archive::OpenObjectStore(st.url);
+  if (!store.ok()) return Fail(store.status());
+  auto tl = PickTimeline(store->get(), st.timeline);
+  if (!tl.ok()) return Fail(tl.status());
+  auto cat = archive::LoadCatalog(store->get(), *tl);
+  if (!cat.ok()) return Fail(cat.status());
+  std::printf("archive:          %s\n", (*store)->url().c_str());
+  std::printf("timeline:         %s\n", archive::TimelineHex(*tl).c_str());
+  auto tls = archive::ListTimelines(store->get());
+  if (tls.ok()) {
+    for (const auto& t : *tls) {
+      if (t.id != *tl) continue;
+      auto j = (*store)->Get(t.name);
+      if (j.ok()) std::printf("timeline record:  %s", j->c_str());
+    }
+  }
+  std::printf("bases:            %zu\n", cat->bases.size());
+  if (!cat->bases.empty()) {
+    const auto& b = cat->bases.back();
+    std::printf("last base:        %s (revision %lld, %s)\n", b.name.c_str(),
+                static_cast<long long>(b.revision),
+                archive::FormatRfc3339(b.unix_ms * 1000000).c_str());
+  }
+  std::printf("chunks:           %zu\n", cat->chunks.size());
+  int64_t last_commit = 0;
+  uint64_t last_index = 0;
+  if (!cat->chunks.empty()) {
+    auto bytes = (*store)->Get(cat->chunks.back().name);
+    if (bytes.ok()) {
+      auto d = archive::DecodeChunk(cat->chunks.back().name, *bytes, false);
+      if (d.ok()) {
+        last_commit = d->header.last_unix_nanos;
+        last_index = d->header.last_index;
+      }
+    }
+  }
+  if (last_index > 0) {
+    std::printf("archived through: index %llu, committed %s\n",
+                static_cast<unsigned long long>(last_index),
+                archive::FormatRfc3339(last_commit).c_str());
+  }
+  if (!cat->bases.empty()) {
+    int64_t end = last_commit > 0 ? last_commit : cat->bases.back().unix_ms * 1000000;
+    std::printf("restorable:       %s .. %s\n",
+                archive::FormatRfc3339(cat->bases.front().unix_ms * 1000000).c_str(),
+                archive::FormatRfc3339(end).c_str());
+  }
+  if (!st.endpoint.empty()) {
+    std::string ep = st.endpoint;
+    if (ep.rfind("http://", 0) == 0) ep = ep.substr(7);
+    auto colon = ep.rfind(':');
+    httplib::Client cli(ep.substr(0, colon), std::stoi(ep.substr(colon + 1)));
+    auto res = cli.Get("/metrics");
+    if (res && res->status == 200) {
+      std::printf("server lag:       %s s, %s entries\n",
+                  MetricValue(res->body, "tidemark_archive_lag_seconds").c_str(),
+                  MetricValue(res->body, "tidemark_archive_lag_revisions").c_str());
+      std::printf("server spool:     %s bytes\n",
+                  MetricValue(res->body, "tidemark_archive_spool_bytes").c_str());
+    } else {
+      std::printf("server:           %s unreachable\n", st.endpoint.c_str());
+    }
+  }
+  return 0;
+}
+
+int RunVerify() {
+  State& st = S();
+  auto store = archive::OpenObjectStore(st.url);
+  if (!store.ok()) return Fail(store.status());
+  auto tl = PickTimeline(store->get(), st.timeline);
+  if (!tl.ok()) return Fail(tl.status());
+  auto rep = archive::Verify(store->get(), *tl, st.deep);
+  if (!rep.ok()) return Fail(rep.status());
+  std::printf("timeline %s: %llu bases, %llu chunks, %llu entries, %.1f MiB checked%s\n",
+              archive::TimelineHex(*tl).c_str(), static_cast<unsigned long long>(rep->bases),
+              static_cast<unsigned long long>(rep->chunks),
+              static_cast<unsigned long long>(rep->entries),
+              static_cast<double>(rep->bytes) / (1 << 20), st.deep ? " (deep)" : "");
+  for (const auto& p : rep->problems) std::printf("PROBLEM: %s\n", p.c_str());
+  if (!rep->ok()) {
+    std::printf("verify FAILED: %zu problem(s)\n", rep->problems.size());
+    return 1;
+  }
+  std::printf("verify OK\n");
+  return 0;
+}
+
+}  // namespace
+
+void AddArchiveServeFlags(CLI::App* serve, server::ServerOptions* o) {
+  State& st = S();
+  serve->add_option("--archive-url", o->archive_url,
+                    "Continuous archive target: file:///dir (s3://bucket/prefix not built yet)");
+  serve->add_option("--archive-interval", st.interval,
+                    "Ship committed entries at least this often (e.g. 1s, 250ms)")
+      ->default_val("1s");
+  serve->add_flag("--archive-sync", o->archive_sync,
+                  "Acknowledge a write only once its chunk is durable in the archive");
+  serve->add_option("--archive-spool-limit", st.spool_limit,
+                    "Unshipped WAL kept locally before writes are refused (e.g. 8GiB)")
+      ->default_val("8GiB");
+  serve->add_option("--archive-spool-policy", o->archive_spool_policy,
+                    "What to do past the spool limit: refuse-writes")
+      ->default_val("refuse-writes");
+  serve->add_option("--archive-shutdown-timeout", st.shutdown_timeout,
+                    "On SIGTERM, how long to keep shipping before exiting non-zero")
+      ->default_val("5s");
+  serve->add_option("--archive-heartbeat-interval", st.heartbeat,
+                    "Idle heartbeat object period")->default_val("5m");
+  serve->add_option("--archive-base-interval", st.base_interval,
+                    "Periodic base snapshot period")->default_val("1h");
+  serve->add_option("--archive-base-every-entries", o->archive_base_every_entries,
+                    "Also take a base snapshot after this many entries")->default_val(1000000);
+  serve->add_option("--archive-s3-endpoint", o->archive_s3_endpoint, "S3 endpoint URL");
+  serve->add_option("--archive-s3-region", o->archive_s3_region, "S3 region")
+      ->default_val("us-east-1");
+}
+
+bool FinishArchiveServeFlags(server::ServerOptions* o, std::string* err) {
+  State& st = S();
+  if (!ParseDurationMs(st.interval, &o->archive_interval_ms) || o->archive_interval_ms <= 0) {
+    *err = "--archive-interval " + st.interval + ": expected a duration such as 1s or 250ms";
+    return false;
+  }
+  if (!ParseDurationMs(st.heartbeat, &o->archive_heartbeat_ms) ||
+      !ParseDurationMs(st.base_interval, &o->archive_base_interval_ms) ||
+      !ParseDurationMs(st.shutdown_timeout, &o->archive_shutdown_timeout_ms)) {
+    *err = "--archive-*: bad duration (expected e.g. 5s, 5m, 1h)";
+    return false;
+  }
+  if (!ParseBytes(st.spool_limit, &o->archive_spool_limit_bytes)) {
+    *err = "--archive-spool-limit " + st.spool_limit + ": expected bytes such as 8GiB or 512MiB";
+    return false;
+  }
+  return true;
+}
+
+bool ApplyArchiveConfigKey(const std::string& key, const YAML::Node& v, server::ServerOptions* o) {
+  State& st = S();
+  if (key == "archive-url") o->archive_url = v.as<std::string>();
+  else if (key == "archive-interval") st.interval = v.as<std::string>();
+  else if (key == "archive-sync") o->archive_sync = v.as<bool>();
+  else if (key == "archive-spool-limit") st.spool_limit = v.as<std::string>();
+  else if (key == "archive-spool-policy") o->archive_spool_policy = v.as<std::string>();
+  else if (key == "archive-shutdown-timeout") st.shutdown_timeout = v.as<std::string>();
+  else if (key == "archive-heartbeat-interval") st.heartbeat = v.as<std::string>();
+  else if (key == "archive-base-interval") st.base_interval = v.as<std::string>();
+  else if (key == "archive-s3-endpoint") o->archive_s3_endpoint = v.as<std::string>();
+  else if (key == "archive-s3-region") o->archive_s3_region = v.as<std::string>();
+  else return false;
+  return true;
+}
+
+void AddArchiveCommands(CLI::App* app) {
+  State& st = S();
+  st.restore = app->add_subcommand("restore", "Rebuild a data dir from an archive");
+  st.restore->add_option("--archive-url", st.url, "Archive (file:///dir)")->required();
+  st.restore->add_option("--data-dir", st.data_dir, "New data directory to create")->required();
+  st.restore->add_option("--to-revision", st.to_revision, "Restore to exactly this revision");
+  st.restore->add_option("--to-time", st.to_time,
+                         "Restore to the last entry committed at or before this RFC 3339 time");
+  st.restore->add_flag("--latest", st.latest, "Restore everything archived (the default)");
+  st.restore->add_option("--timeline", st.timeline, "Timeline id (default: the newest)");
+
+  st.archive = app->add_subcommand("archive", "Inspect an archive");
+  st.archive->require_subcommand(1);
+  st.status = st.archive->add_subcommand("status", "Archive state, lag and restorable window");
+  st.status->add_option("--archive-url", st.url, "Archive (file:///dir)")->required();
+  st.status->add_option("--timeline", st.timeline, "Timeline id (default: the newest)");
+  st.status->add_option("--endpoint", st.endpoint,
+                        "Also show the server's lag and spool (http://host:port)");
+  st.verify = st.archive->add_subcommand("verify", "Check every object, the chain and gaps");
+  st.verify->add_option("--archive-url", st.url, "Archive (file:///dir)")->required();
+  st.verify->add_option("--timeline", st.timeline, "Timeline id (default: the newest)");
+  st.verify->add_flag("--deep", st.deep, "Also decompress and decode every object");
+}
+
+bool RunArchiveCommands(int* rc) {
+  State& st = S();
+  if (st.restore && st.restore->parsed()) {
+    *rc = RunRestore();
+    return true;
+  }
+  if (st.status && st.status->parsed()) {
+    *rc = RunStatus();
+    return true;
+  }
+  if (st.verify && st.verify->parsed()) {
+    *rc = RunVerify();
+    return true;
+  }
+  return false;
+}
+
+}  // namespace tidemark::cli

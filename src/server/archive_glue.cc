@@ -1,0 +1,444 @@
+#include "server/archive_glue.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+
+#include "apply/applier.h"
+#include "archive/archiver.h"
+#include "archive/object_store.h"
+#include "base/coding.h"
+#include "base/log.h"
+#include "lease/lessor.h"
+#include "mvcc/codec.h"
+#include "mvcc/store.h"
+#include "server/core.h"
+#include "server/snapshot_writer.h"
+#include "storage/engine.h"
+#include "storage/write_batch.h"
+
+namespace tidemark::server {
+namespace {
+
+// ---- the TMSNAP01 stream (docs/formats/snapshot.md) ----
+struct SnapRecord {
+  uint8_t cf;
+  std::string_view key, value;
+};
+
+bool GetVarint(std::string_view* in, uint64_t* v) {
+  uint64_t r = 0;
+  for (int shift = 0; shift <= 63 && !in->empty(); shift += 7) {
+    uint8_t b = static_cast<uint8_t>(in->front());
+    in->remove_prefix(1);
+    r |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) {
+      *v = r;
+      return true;
+    }
+  }
+  return false;
+}
+
+// Calls fn for every record; kCorruption on malformed input.
+Status ForEachSnapRecord(std::string_view snap, const std::function<Status(const SnapRecord&)>& fn) {
+  if (snap.substr(0, 8) != "TMSNAP01") return CorruptionError("base snapshot: bad magic");
+  std::string_view in = snap.substr(8);
+  uint64_t count = 0;
+  while (!in.empty()) {
+    uint8_t cf = static_cast<uint8_t>(in.front());
+    in.remove_prefix(1);
+    if (cf == 0xFF) {
+      uint64_t n = 0;
+      if (!GetVarint(&in, &n) || n != count) {
+        return CorruptionError("base snapshot: end record count mismatch");
+      }
+      return Status::Ok();
+    }
+    uint64_t kl = 0, vl = 0;
+    if (!GetVarint(&in, &kl) || in.size() < kl) return CorruptionError("base snapshot: bad key");
+    std::string_view key = in.substr(0, kl);
+    in.remove_prefix(kl);
+    if (!GetVarint(&in, &vl) || in.size() < vl) return CorruptionError("base snapshot: bad value");
+    std::string_view value = in.substr(0, vl);
+    in.remove_prefix(vl);
+    TM_RETURN_IF_ERROR(fn(SnapRecord{cf, key, value}));
+    ++count;
+  }
+  return CorruptionError("base snapshot: no end record");
+}
+
+uint64_t Be64(std::string_view v) {
+  uint64_t r = 0;
+  for (char c : v) r = (r << 8) | static_cast<uint8_t>(c);
+  return r;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class StorageBaseSource final : public archive::BaseSource {
+ public:
+  StorageBaseSource(storage::Engine* engine, std::string tmp_path)
+      : engine_(engine), tmp_(std::move(tmp_path)) {}
+  Result<archive::BaseSnapshot> TakeBase() override {
+    TM_ASSIGN_OR_RETURN(SnapshotInfo info, WriteSnapshotFile(engine_, tmp_));
+    (void)info;
+    archive::BaseSnapshot b;
+    b.bytes = ReadFile(tmp_);
+    ::unlink(tmp_.c_str());
+    TM_RETURN_IF_ERROR(ForEachSnapRecord(b.bytes, [&](const SnapRecord& r) {
+      if (r.cf != storage::kMetaCf.id || r.value.size() != 8) return Status::Ok();
+      if (r.key == mvcc::codec::kMetaAppliedIndex) b.index = Be64(r.value);
+      if (r.key == mvcc::codec::kMetaCurrentRev) b.revision = static_cast<int64_t>(Be64(r.value));
+      return Status::Ok();
+    }));
+    return b;
+  }
+
+ private:
+  storage::Engine* engine_;
+  std::string tmp_;
+};
+
+uint64_t RandomTimeline() {
+  std::random_device rd;
+  std::mt19937_64 rng((static_cast<uint64_t>(rd()) << 32) ^ rd() ^
+                      static_cast<uint64_t>(
+                          std::chrono::system_clock::now().time_since_epoch().count()));
+  uint64_t v = 0;
+  while (v == 0) v = rng();
+  return v;
+}
+
+struct TimelineFile {
+  uint64_t timeline = 0, parent = 0, parent_index = 0;
+};
+
+Status WriteTimelineFile(const std::string& path, const TimelineFile& t) {
+  nlohmann::json j = {{"format", 1},
+                      {"timeline", archive::TimelineHex(t.timeline)},
+                      {"parent", t.parent ? archive::TimelineHex(t.parent) : ""},
+                      {"parent_index", t.parent_index}};
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << j.dump(2) << "\n";
+    out.flush();
+    if (!out) return IoError("archive: cannot write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return IoError("archive: cannot rename " + tmp);
+  return Status::Ok();
+}
+
+Result<std::optional<TimelineFile>> ReadTimelineFile(const std::string& path) {
+  if (::access(path.c_str(), F_OK) != 0) return std::optional<TimelineFile>();
+  auto j = nlohmann::json::parse(ReadFile(path), nullptr, false);
+  try {
+    TimelineFile t;
+    t.timeline = std::stoull(j.at("timeline").get<std::string>(), nullptr, 16);
+    std::string p = j.at("parent").get<std::string>();
+    t.parent = p.empty() ? 0 : std::stoull(p, nullptr, 16);
+    t.parent_index = j.at("parent_index").get<uint64_t>();
+    return std::optional<TimelineFile>(t);
+  } catch (const std::exception& e) {
+    return CorruptionError("data dir: " + path + " is not a valid archive timeline file: " +
+                           e.what());
+  }
+}
+
+}  // namespace
+
+struct ArchiveRuntime {
+  std::unique_ptr<archive::ObjectStore> store;
+  std::unique_ptr<StorageBaseSource> base;
+  std::unique_ptr<archive::Archiver> archiver;
+  TimelineFile timeline;
+  prometheus::Gauge* lag_seconds = nullptr;
+  prometheus::Gauge* lag_revisions = nullptr;
+  prometheus::Gauge* spool_bytes = nullptr;
+  prometheus::Gauge* last_success = nullptr;
+  prometheus::Gauge* gaps = nullptr;
+  prometheus::Gauge* requests_ok = nullptr;
+  prometheus::Gauge* requests_failed = nullptr;
+  prometheus::Gauge* archived_index = nullptr;
+};
+
+Status OpenArchive(Core* c) {
+  const ServerOptions& o = c->options;
+  if (o.archive_url.empty()) return Status::Ok();
+  if (o.archive_spool_policy != "refuse-writes") {
+    return InvalidArgumentError("--archive-spool-policy " + o.archive_spool_policy +
+                                ": only refuse-writes is implemented in this version");
+  }
+  if (o.archive_interval_ms < 1) return InvalidArgumentError("--archive-interval must be > 0");
+  auto rt = std::make_shared<ArchiveRuntime>();
+  archive::ObjectStoreOptions so;
+  so.s3_endpoint = o.archive_s3_endpoint;
+  so.s3_region = o.archive_s3_region;
+  so.s3_path_style = o.archive_s3_path_style;
+  TM_ASSIGN_OR_RETURN(rt->store, archive::OpenObjectStore(o.archive_url, so));
+  const std::string tl_path = c->data_path("archive.json");
+  TM_ASSIGN_OR_RETURN(auto tl, ReadTimelineFile(tl_path));
+  if (!tl) {
+    TimelineFile t;
+    t.timeline = RandomTimeline();
+    TM_RETURN_IF_ERROR(WriteTimelineFile(tl_path, t));
+    tl = t;
+  }
+  rt->timeline = *tl;
+  rt->base = std::make_unique<StorageBaseSource>(c->engine.get(),
+                                                 c->data_path("archive-base.tmp"));
+  archive::ArchiverOptions ao;
+  ao.timeline = tl->timeline;
+  ao.parent_timeline = tl->parent;
+  ao.parent_index = tl->parent_index;
+  ao.interval_nanos = o.archive_interval_ms * 1000000;
+  ao.sync = o.archive_sync;
+  ao.heartbeat_nanos = o.archive_heartbeat_ms * 1000000;
+  ao.base_interval_nanos = o.archive_base_interval_ms * 1000000;
+  ao.base_every_entries = static_cast<uint64_t>(o.archive_base_every_entries);
+  rt->archiver = std::make_unique<archive::Archiver>(rt->store.get(), c->wal.get(), rt->base.get(),
+                                                     c->clock.get(), ao);
+  auto& reg = *c->metrics->registry;
+  auto gauge = [&](const char* name, const char* help) {
+    return &prometheus::BuildGauge().Name(name).Help(help).Register(reg).Add({});
+  };
+  rt->lag_seconds = gauge("tidemark_archive_lag_seconds",
+                          "Age of the oldest committed entry not yet durable in the archive");
+  rt->lag_revisions = gauge("tidemark_archive_lag_revisions",
+                            "Committed WAL entries not yet durable in the archive");
+  rt->spool_bytes = gauge("tidemark_archive_spool_bytes",
+                          "Bytes of committed entries kept locally until archived");
+  rt->last_success = gauge("tidemark_archive_last_success_timestamp_seconds",
+                           "Unix time of the last successful archive request");
+  rt->gaps = gauge("tidemark_archive_gaps_total", "Gaps recorded in the archive");
+  auto& req = prometheus::BuildGauge()
+                  .Name("tidemark_archive_requests_total")
+                  .Help("Archive target requests by result")
+                  .Register(reg);
+  rt->requests_ok = &req.Add({{"result", "ok"}});
+  rt->requests_failed = &req.Add({{"result", "error"}});
+  rt->archived_index = gauge("tidemark_archive_archived_index",
+                             "Last WAL index durable in the archive");
+  c->archive = rt;
+  log::Info("continuous archive enabled",
+            {{"archive", rt->store->url()},
+             {"timeline", archive::TimelineHex(tl->timeline)},
+             {"interval-ms", o.archive_interval_ms},
+             {"sync", o.archive_sync}});
+  return Status::Ok();
+}
+
+void StartArchive(Core* c) {
+  if (!c->archive) return;
+  archive::Archiver* a = c->archive->archiver.get();
+  Pipeline* p = c->pipeline.get();
+  p->set_committed_hook([a](const std::vector<wal::Entry>& e) { a->OnCommitted(e); });
+  p->set_release_gate([a] { return a->release_limit(); });
+  if (c->options.archive_sync) {
+    p->set_hold_acks_until_archived(true);
+    a->set_on_archived([p](uint64_t i) { p->OnArchived(i); });
+  }
+  a->Start();
+}
+
+Status StopArchive(Core* c) {
+  if (!c->archive) return Status::Ok();
+  archive::Archiver* a = c->archive->archiver.get();
+  Status s = a->Flush(c->options.archive_shutdown_timeout_ms * 1000000);
+  if (!s.ok()) {
+    log::Error("archive: shutdown could not ship everything committed",
+               {{"error", s.ToString()}, {"archive", c->archive->store->url()}});
+    if (c->options.archive_sync) {
+      c->pipeline->FailHeldAcks(UnavailableError(
+          "etcdserver: request committed locally but not archived (archive unavailable)"));
+    }
+  } else {
+    log::Info("archive flushed", {{"archived-index", a->archived_index()}});
+  }
+  a->Stop();
+  return s;
+}
+
+Status AdmitArchive(const Core* c) {
+  if (!c->archive) return Status::Ok();
+  const archive::Archiver* a = c->archive->archiver.get();
+  if (static_cast<int64_t>(a->spool_bytes()) > c->options.archive_spool_limit_bytes) {
+    auto st = a->stats();
+    return Status(Code::kResourceExhausted,
+                  "etcdserver: archive spool limit exceeded (" + std::to_string(st.spool_bytes) +
+                      " bytes committed but not yet archived to " + c->archive->store->url() +
+                      "; archived through index " + std::to_string(st.archived_index) +
+                      "); writes are refused until the archive catches up");
+  }
+  return Status::Ok();
+}
+
+void RefreshArchiveGauges(Core* c) {
+  if (!c->archive) return;
+  ArchiveRuntime* rt = c->archive.get();
+  auto st = rt->archiver->stats();
+  rt->lag_seconds->Set(static_cast<double>(st.lag_seconds_x1000) / 1000.0);
+  rt->lag_revisions->Set(
+      static_cast<double>(st.committed_index > st.archived_index ? st.committed_index - st.archived_index : 0));
+  rt->spool_bytes->Set(static_cast<double>(st.spool_bytes));
+  rt->last_success->Set(static_cast<double>(st.last_success_unix_nanos) / 1e9);
+  rt->gaps->Set(static_cast<double>(st.gaps));
+  rt->requests_ok->Set(static_cast<double>(st.requests_ok));
+  rt->requests_failed->Set(static_cast<double>(st.requests_failed));
+  rt->archived_index->Set(static_cast<double>(st.archived_index));
+}
+
+// ---------------------------------------------------------------- restore
+
+namespace {
+
+class StoreSink final : public archive::RestoreSink {
+ public:
+  explicit StoreSink(std::string dir) : dir_(std::move(dir)) {}
+  ~StoreSink() override { Close().IgnoreError(); }
+
+  Status Open() {
+    storage::Options so;
+    TM_ASSIGN_OR_RETURN(engine_, storage::Engine::Open(dir_ + "/db", so));
+    return Status::Ok();
+  }
+
+  Status LoadBase(const archive::BaseHeader& header, std::string_view snapshot) override {
+    auto batch = std::make_unique<storage::WriteBatch>(engine_.get());
+    TM_RETURN_IF_ERROR(ForEachSnapRecord(snapshot, [&](const SnapRecord& r) -> Status {
+      if (r.cf == 0 || r.cf > storage::kMetaCf.id) {
+        return CorruptionError("base snapshot: unknown column family " + std::to_string(r.cf));
+      }
+      batch->Put(storage::ColumnFamily{r.cf}, r.key, r.value);
+      if (batch->ByteSize() > (4u << 20)) {
+        TM_RETURN_IF_ERROR(engine_->Write(*batch));
+        batch->Clear();
+      }
+      return Status::Ok();
+    }));
+    if (!batch->empty()) TM_RETURN_IF_ERROR(engine_->Write(*batch));
+    TM_RETURN_IF_ERROR(engine_->Flush());
+    // Now the same state machine the server builds in Server::Open.
+    TM_ASSIGN_OR_RETURN(store_, mvcc::Store::Open(engine_.get()));
+    if (store_->applied_index() != header.index) {
+      return CorruptionError("base snapshot: applied index " +
+                             std::to_string(store_->applied_index()) +
+                             " differs from the base header's " + std::to_string(header.index));
+    }
+    applier_ = std::make_unique<apply::Applier>(store_.get(), apply::ApplyOptions{});
+    lease::Lessor::Options lo;  // never started: no expiry while replaying
+    TM_ASSIGN_OR_RETURN(lessor_, lease::Lessor::Open(engine_.get(), lo));
+    applier_->set_lessor(lessor_.get());
+    TM_RETURN_IF_ERROR(applier_->LoadAlarms());
+    return Status::Ok();
+  }
+
+  Status Apply(const wal::Entry& e) override {
+    internal::InternalRequest req;
+    if (!req.ParseFromString(e.payload)) {
+      return CorruptionError("archive: entry " + std::to_string(e.index) +
+                             " does not decode as an InternalRequest");
+    }
+    internal::InternalResponse resp;
+    std::vector<mvcc::Event> events;
+    bool fatal = false;
+    // The replicated limit is not re-checked on replay: the entry was accepted once.
+    Status s = applier_->Apply(e.index, req, &resp, &events, &fatal);
+    if (fatal) return s;
+    return Status::Ok();  // request errors consume the entry, as on the server
+  }
+
+  int64_t current_revision() const override { return store_ ? store_->current_revision() : 0; }
+  uint64_t key_count() const { return store_ ? store_->key_count() : 0; }
+  uint64_t applied_index() const { return store_ ? store_->applied_index() : 0; }
+
+  Status Close() {
+    applier_.reset();
+    lessor_.reset();
+    if (store_) store_->Close();
+    store_.reset();
+    Status s;
+    if (engine_) s = engine_->Close();
+    engine_.reset();
+    return s;
+  }
+
+ private:
+  std::string dir_;
+  std::unique_ptr<storage::Engine> engine_;
+  std::unique_ptr<mvcc::Store> store_;
+  std::unique_ptr<lease::Lessor> lessor_;
+  std::unique_ptr<apply::Applier> applier_;
+};
+
+}  // namespace
+
+Result<RestoreSummary> RestoreDataDir(const RestoreRequest& req) {
+  auto t0 = std::chrono::steady_clock::now();
+  if (req.data_dir.empty()) return InvalidArgumentError("restore: --data-dir is required");
+  if (::access(req.data_dir.c_str(), F_OK) == 0) {
+    std::string probe = req.data_dir + "/db";
+    std::string probe2 = req.data_dir + "/wal";
+    if (::access(probe.c_str(), F_OK) == 0 || ::access(probe2.c_str(), F_OK) == 0) {
+      return FailedPreconditionError("restore: data dir " + req.data_dir +
+                                     " already holds data; restore only into a new directory");
+    }
+  }
+  TM_ASSIGN_OR_RETURN(auto store, archive::OpenObjectStore(req.archive_url));
+  uint64_t timeline = 0;
+  if (req.timeline) {
+    timeline = *req.timeline;
+  } else {
+    TM_ASSIGN_OR_RETURN(auto newest, archive::NewestTimeline(store.get()));
+    timeline = newest.id;
+  }
+  // Build into <dir>.restoring, rename at the end: a failed restore leaves
+  // no half-built data dir that a server could start from.
+  const std::string building = req.data_dir + ".restoring";
+  if (::access(building.c_str(), F_OK) == 0) {
+    return FailedPreconditionError("restore: " + building +
+                                   " exists (an interrupted restore?); remove it first");
+  }
+  if (::mkdir(building.c_str(), 0755) != 0) {
+    return IoError("restore: cannot create " + building);
+  }
+  RestoreSummary sum;
+  {
+    StoreSink sink(building);
+    TM_RETURN_IF_ERROR(sink.Open());
+    TM_ASSIGN_OR_RETURN(sum.result,
+                        archive::Restore(store.get(), timeline, req.target, &sink,
+                                         [](const std::string& m) { log::Info(m); }));
+    sum.revision = sink.current_revision();
+    sum.keys = sink.key_count();
+    TM_RETURN_IF_ERROR(sink.Close());
+  }
+  TimelineFile t;
+  t.timeline = RandomTimeline();
+  t.parent = timeline;
+  t.parent_index = sum.result.last_index;
+  TM_RETURN_IF_ERROR(WriteTimelineFile(building + "/archive.json", t));
+  sum.new_timeline = t.timeline;
+  if (::access(req.data_dir.c_str(), F_OK) == 0) ::rmdir(req.data_dir.c_str());
+  if (std::rename(building.c_str(), req.data_dir.c_str()) != 0) {
+    return IoError("restore: cannot rename " + building + " to " + req.data_dir);
+  }
+  sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return sum;
+}
+
+}  // namespace tidemark::server
