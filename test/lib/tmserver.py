@@ -8,7 +8,7 @@ import time
 import grpc
 from etcd3 import etcdrpc
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))  # repo root
 
 
 def binary():
