@@ -179,6 +179,9 @@ TEST(CompactionTest, ReadsAndWritesDuringCompaction) {
     worst = std::max(worst, std::chrono::steady_clock::now() - start);
   }
   ASSERT_TRUE(t.store().WaitForCompaction().ok());
+  // On a loaded machine the reader may not have been scheduled yet: let it
+  // finish at least one full pass before stopping it.
+  while (checks.load() == 0) std::this_thread::yield();
   stop = true;
   reader.join();
   EXPECT_GT(checks.load(), 0);
