@@ -16,4 +16,10 @@ if(TM_BUILD_TESTS)
 endif()
 find_package(prometheus-cpp CONFIG REQUIRED)
 find_package(OpenSSL REQUIRED)
+find_package(CURL REQUIRED)  # archive S3 target (libcurl4-openssl-dev, CURLOPT_AWS_SIGV4)
 find_package(ZLIB REQUIRED)
+# `tidemark bench engines` only; optional, each engine is compiled in when found
+# (libleveldb-dev, liblmdb-dev, libsqlite3-dev; scripts/install-deps.sh).
+find_package(leveldb CONFIG QUIET)
+pkg_check_modules(LMDB QUIET IMPORTED_TARGET lmdb)
+pkg_check_modules(SQLITE3 QUIET IMPORTED_TARGET sqlite3)

@@ -16,6 +16,7 @@ build_pkgs=(
   librocksdb-dev libzstd-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   libcpp-httplib-dev libyaml-cpp-dev prometheus-cpp-dev systemtap-sdt-dev
   libcurl4-openssl-dev libssl-dev zlib1g-dev
+  libleveldb-dev liblmdb-dev libsqlite3-dev  # tidemark bench engines (optional in CMake)
 )
 test_pkgs=(
   libgtest-dev libgmock-dev

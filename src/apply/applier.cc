@@ -232,7 +232,7 @@ class TxnRunner {
     if (lease != 0 && !LeaseExists(lease)) return LeaseNotFound();
     TM_ASSIGN_OR_RETURN(auto old, w_->Put(p.key(), value, lease));
     if (old && old->lease != 0 && old->lease != lease) delta_->Detach(old->lease, p.key());
-    if (lease != 0) delta_->Attach(lease, p.key());
+    if (lease != 0 && !(old && old->lease == lease)) delta_->Attach(lease, p.key());
     written_ = true;
     out->mutable_header()->set_revision(base_rev_ + 1);
     return Status::Ok();

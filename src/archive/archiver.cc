@@ -143,6 +143,15 @@ void Archiver::Success() {
   last_request_nanos_ = clock_->NowNanos();
 }
 
+int64_t Archiver::ShipAgeNanos() const {
+  // Cut early enough that the chunk is durable within the interval of its
+  // oldest entry's commit: subtract the typical Put time (plus the loop's
+  // wake-up granularity), but never cut more often than half the interval.
+  const int64_t margin = std::min<int64_t>(options_.interval_nanos / 2,
+                                           2 * put_ewma_nanos_ + 30'000'000);
+  return options_.interval_nanos - margin;
+}
+
 int64_t Archiver::BackoffNanos() const {
   int64_t b = 100'000'000;
   for (int i = 1; i < failures_ && b < 30'000'000'000; ++i) b *= 2;
@@ -266,6 +275,33 @@ Status Archiver::ShipBase() {
   h.unix_nanos = clock_->NowNanos();
   TM_ASSIGN_OR_RETURN(std::string bytes, EncodeBase(h, snap.bytes, options_.zstd_level));
   const std::string name = BaseName(h.timeline, h.index, h.revision, h.unix_nanos);
+  bool gap = false;
+  uint64_t gap_from = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const bool had_history = prev_digest_.has_value() || !stats_.last_base.empty();
+    gap_from = archived_.load() + 1;
+    gap = need_base_ && had_history && h.index >= gap_from && gap_from < wal_->first_index();
+  }
+  if (gap) {
+    // Entries gap_from..first_index-1 are gone from the local WAL without
+    // having been archived: say so in the archive, loudly, before the base
+    // that makes the store restorable again.
+    nlohmann::json j = {{"format", 1},
+                        {"from_index", gap_from},
+                        {"to_index", h.index},
+                        {"base", name},
+                        {"reason", "local WAL released before archiving (archive spool limit "
+                                   "exceeded with --archive-spool-policy continue, or WAL lost)"},
+                        {"time", FormatRfc3339(h.unix_nanos)}};
+    Status gs = store_->Put(GapName(h.timeline, gap_from, h.index), j.dump(2) + "\n");
+    if (!gs.ok()) {
+      Failure(gs);
+      return gs;
+    }
+    log::Error("archive gap recorded", {{"from-index", gap_from}, {"to-index", h.index},
+                                        {"base", name}});
+  }
   Status s = store_->Put(name, bytes);
   if (!s.ok()) {
     Failure(s);
@@ -277,16 +313,14 @@ Status Archiver::ShipBase() {
   log::Info("archive base snapshot shipped", {{"object", name},
                                               {"bytes", static_cast<uint64_t>(bytes.size())},
                                               {"revision", h.revision}});
-  bool gap = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stats_.last_base = name;
     stats_.last_base_index = h.index;
     stats_.bytes_shipped += bytes.size();
+    if (gap) ++stats_.gaps;
     if (need_base_ && h.index > archived_.load()) {
       // Entries up to the base are covered by it; the chain restarts after it.
-      gap = prev_digest_.has_value() && archived_.load() + 1 < wal_->first_index();
-      if (gap) ++stats_.gaps;
       prev_digest_.reset();
       last_chunk_.clear();
     }
@@ -295,7 +329,6 @@ Status Archiver::ShipBase() {
     Advance(h.index, h.unix_nanos, std::nullopt, "", 0);
   }
   need_base_ = false;
-  (void)gap;
   return Status::Ok();
 }
 
@@ -366,7 +399,13 @@ Status Archiver::ShipChunk(uint64_t upto) {
   TM_ASSIGN_OR_RETURN(EncodedChunk c,
                       EncodeChunk(options_.timeline, entries, prev_digest_, options_.zstd_level));
   const std::string name = ChunkName(options_.timeline, c.header.first_index);
+  const int64_t put_start = clock_->MonotonicNanos();
   s = PutChunk(name, c.bytes);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int64_t took = clock_->MonotonicNanos() - put_start;
+    put_ewma_nanos_ = put_ewma_nanos_ == 0 ? took : (put_ewma_nanos_ * 7 + took) / 8;
+  }
   if (!s.ok()) {
     if (s.code() != Code::kFailedPrecondition) Failure(s);
     return s;
@@ -471,7 +510,7 @@ void Archiver::Loop() {
         ship = committed_ > archived_.load() &&
                (options_.sync || flushing || queue_broken_ ||
                 queue_bytes_ >= options_.max_chunk_bytes ||
-                (!pending_.empty() && now - pending_.front().commit_nanos >= options_.interval_nanos));
+                (!pending_.empty() && now - pending_.front().commit_nanos >= ShipAgeNanos()));
         manifest = manifest_dirty_ &&
                    (flushing || now - last_manifest_nanos_ >= options_.manifest_nanos);
         return stop_ || ship || manifest || !stats_.fenced.empty();

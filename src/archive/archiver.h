@@ -147,6 +147,7 @@ class Archiver {
   void Failure(const Status& s);
   void Success();
   int64_t BackoffNanos() const;
+  int64_t ShipAgeNanos() const;  // mu_ held
   void SleepInterruptible(int64_t nanos);
 
   ObjectStore* const store_;
@@ -172,6 +173,7 @@ class Archiver {
   uint64_t manifest_index_ = 0;       // guarded by mu_: archived index in the last manifest
   bool manifest_dirty_ = false;       // guarded by mu_
   int64_t archived_commit_nanos_ = 0; // guarded by mu_
+  int64_t put_ewma_nanos_ = 0;        // guarded by mu_: typical chunk Put latency
 
   // Archiver-thread state.
   std::optional<Digest> prev_digest_;

@@ -156,5 +156,71 @@ TEST_F(ArchiverTest, SecondWriterIsFenced) {
   EXPECT_TRUE(rep->ok()) << rep->problems.front();
 }
 
+// A store that fails every request while `down` is set.
+class FlakyStore : public ObjectStore {
+ public:
+  explicit FlakyStore(ObjectStore* s) : s_(s) {}
+  Status Put(const std::string& n, std::string_view d) override {
+    return down ? UnavailableError("down") : s_->Put(n, d);
+  }
+  Status PutIfAbsent(const std::string& n, std::string_view d) override {
+    return down ? UnavailableError("down") : s_->PutIfAbsent(n, d);
+  }
+  Result<std::string> Get(const std::string& n) override {
+    if (down) return UnavailableError("down");
+    return s_->Get(n);
+  }
+  Status Delete(const std::string& n) override { return s_->Delete(n); }
+  Result<std::vector<ObjectInfo>> List(const std::string& p) override {
+    if (down) return UnavailableError("down");
+    return s_->List(p);
+  }
+  std::string url() const override { return s_->url(); }
+  std::atomic<bool> down{false};
+
+ private:
+  ObjectStore* s_;
+};
+
+TEST_F(ArchiverTest, ReleasedUnarchivedWalRecordsGapAndFreshBase) {
+  // Small segments so entries can be released while the target is down
+  // (what --archive-spool-policy continue does past the spool limit).
+  wal_.reset();
+  wal::WalOptions wo;
+  wo.segment_size = 4096;
+  auto w = wal::Wal::Open(&fs_, dir_.Join("wal2"), wo);
+  ASSERT_TRUE(w.ok());
+  wal_ = std::move(*w);
+  FakeBase base(wal_.get());
+  FlakyStore flaky(store_.get());
+  ArchiverOptions o = Opts(11);
+  o.memory_queue_bytes = 100;  // nothing survives in memory: only the WAL has entries
+  Archiver a(&flaky, wal_.get(), &base, &clock_, o);
+  a.Start();
+  a.OnCommitted(Commit(20));
+  ASSERT_TRUE(a.Flush(10'000'000'000).ok());
+  const uint64_t before = a.archived_index();
+  flaky.down = true;
+  for (int i = 0; i < 20; ++i) a.OnCommitted(Commit(20));
+  ASSERT_TRUE(wal_->ReleaseBefore(wal_->last_index() - 5).ok());
+  ASSERT_GT(wal_->first_index(), before + 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  flaky.down = false;
+  ASSERT_TRUE(a.Flush(20'000'000'000).ok());
+  EXPECT_EQ(a.archived_index(), wal_->last_index());
+  EXPECT_EQ(a.stats().gaps, 1u);
+  EXPECT_GE(base.taken, 2);  // one per attempt while the target was down
+  a.Stop();
+  auto rep = Verify(store_.get(), 11, true);
+  ASSERT_TRUE(rep.ok());
+  EXPECT_TRUE(rep->ok()) << rep->problems.front();
+  ASSERT_EQ(rep->gaps.size(), 1u);
+  // Latest restores from the fresh base; a target inside the gap is refused.
+  auto cat = LoadCatalog(store_.get(), 11);
+  ASSERT_TRUE(cat.ok());
+  ASSERT_EQ(cat->gaps.size(), 1u);
+  EXPECT_EQ(cat->gaps[0].from, before + 1);
+}
+
 }  // namespace
 }  // namespace tidemark::archive

@@ -47,6 +47,8 @@ Result<Catalog> LoadCatalog(ObjectStore* store, uint64_t timeline) {
     int64_t rev = 0, ms = 0;
     if (ParseChunkName(o.name, &tl, &a)) {
       c.chunks.push_back({o.name, a, o.size});
+    } else if (uint64_t b = 0; ParseGapName(o.name, &tl, &a, &b)) {
+      c.gaps.push_back({o.name, a, b});
     } else if (ParseBaseName(o.name, &tl, &a, &rev, &ms)) {
       c.bases.push_back({o.name, a, rev, ms, o.size});
     } else if (o.name != ManifestName(timeline) && o.name != HeartbeatName(timeline)) {
@@ -176,6 +178,14 @@ Result<RestoreResult> Restore(ObjectStore* store, uint64_t timeline, const Resto
   for (; i < cat.chunks.size() && !done; ++i) {
     const ChunkRef& c = cat.chunks[i];
     if (c.first > next) {
+      for (const auto& g : cat.gaps) {
+        if (g.from <= next && next <= g.to) {
+          return OutOfRangeError("restore: the target lies in a recorded gap of " + where +
+                                 ": entries " + Range(g.from, g.to) + " were never archived (" +
+                                 g.name + "); restore to a point after index " +
+                                 std::to_string(g.to) + " instead");
+        }
+      }
       return CorruptionError("restore: chunk missing in " + where + ": no object holds entries " +
                              Range(next, c.first - 1) + " (after " +
                              (prev_name.empty() ? base->name : prev_name) + ", before " + c.name +
@@ -243,6 +253,10 @@ Result<VerifyReport> Verify(ObjectStore* store, uint64_t timeline, bool deep) {
   TM_ASSIGN_OR_RETURN(Catalog cat, LoadCatalog(store, timeline));
   VerifyReport rep;
   for (const auto& u : cat.unknown) rep.problems.push_back("unexpected object " + u);
+  for (const auto& g : cat.gaps) {
+    rep.gaps.push_back("recorded gap: entries " + Range(g.from, g.to) + " were never archived (" +
+                       g.name + ")");
+  }
   for (const auto& b : cat.bases) {
     ++rep.bases;
     auto bytes = store->Get(b.name);
@@ -268,6 +282,11 @@ Result<VerifyReport> Verify(ObjectStore* store, uint64_t timeline, bool deep) {
     if (!prev_name.empty() && prev_last != 0) {
       if (c.first <= prev_last) {
         rep.problems.push_back("duplicate/overlapping chunks: " + prev_name + " and " + c.name);
+      } else if (c.first != prev_last + 1 &&
+                 std::any_of(cat.gaps.begin(), cat.gaps.end(), [&](const Catalog::Gap& g) {
+                   return g.from <= prev_last + 1 && c.first <= g.to + 1;
+                 })) {
+        prev.reset();  // recorded gap: the chain restarts after it
       } else if (c.first != prev_last + 1) {
         rep.problems.push_back("chunk missing: no object holds entries " +
                                Range(prev_last + 1, c.first - 1) + " (between " + prev_name +
@@ -312,7 +331,10 @@ Result<VerifyReport> Verify(ObjectStore* store, uint64_t timeline, bool deep) {
     prev = d->digest;
     prev_last = d->header.first_index == c.first ? d->header.last_index : 0;
   }
-  if (prev_last < cat.manifest_archived_index) {
+  // Entries up to the newest base are covered by it (a timeline whose
+  // manifest only records its first base has no chunk yet).
+  const uint64_t covered = std::max(prev_last, cat.bases.empty() ? 0 : cat.bases.back().index);
+  if (covered < cat.manifest_archived_index) {
     rep.problems.push_back("chunks missing at the end: the manifest records entries archived "
                            "through index " + std::to_string(cat.manifest_archived_index) + " (" +
                            cat.manifest_last_chunk + ") but the last chunk ends at " +

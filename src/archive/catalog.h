@@ -43,6 +43,11 @@ struct Catalog {
   std::vector<BaseRef> bases;    // sorted by index
   std::vector<ChunkRef> chunks;  // sorted by first index
   std::vector<std::string> unknown;  // objects under the timeline not parsed
+  struct Gap {
+    std::string name;
+    uint64_t from = 0, to = 0;
+  };
+  std::vector<Gap> gaps;  // recorded gaps (entries in no chunk), sorted
   // From the manifest (a lower bound of what was archived when it was
   // written): chunks must exist through this index. 0 if no manifest.
   uint64_t manifest_archived_index = 0;
@@ -117,6 +122,9 @@ Result<RestoreResult> Restore(ObjectStore* store, uint64_t timeline, const Resto
 struct VerifyReport {
   uint64_t chunks = 0, bases = 0, entries = 0, bytes = 0;
   std::vector<std::string> problems;  // each names the object(s)
+  // Recorded gaps: loud, but expected (restorable again from the base after
+  // them); they do not fail verify.
+  std::vector<std::string> gaps;
   bool ok() const { return problems.empty(); }
 };
 // Checks every chunk (digest, header, name vs content, contiguity,

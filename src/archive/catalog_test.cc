@@ -156,6 +156,28 @@ TEST_F(CatalogTest, DeletedLastChunkCaughtByManifest) {
   EXPECT_FALSE(RestoreLatest(&sink).ok());
 }
 
+TEST_F(CatalogTest, ManifestCoveredByBaseIsFine) {
+  // A fresh timeline: one base at index 77, manifest at 77, no chunk yet.
+  BaseHeader h;
+  h.timeline = 99;
+  h.index = 77;
+  h.revision = 70;
+  auto b = EncodeBase(h, "S");
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE(store_->Put(BaseName(99, 77, 70, kT0), *b).ok());
+  Manifest m;
+  m.timeline = 99;
+  m.archived_index = 77;
+  ASSERT_TRUE(store_->Put(ManifestName(99), EncodeManifest(m)).ok());
+  auto rep = Verify(store_.get(), 99, true);
+  ASSERT_TRUE(rep.ok());
+  EXPECT_TRUE(rep->ok()) << rep->problems.front();
+  FakeSink sink;
+  auto r = Restore(store_.get(), 99, RestoreTarget{}, &sink);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->last_index, 77u);
+}
+
 TEST_F(CatalogTest, DuplicatedChunk) {
   // The same bytes under a second name covering a later range.
   Write(ChunkName(kTl, 51), Read(names_[0]));

@@ -310,6 +310,17 @@ std::string TimelineRecordName(int64_t created_unix_ms, uint64_t timeline) {
          TimelineHex(timeline) + ".json";
 }
 
+std::string GapName(uint64_t timeline, uint64_t from, uint64_t to) {
+  return TimelineDir(timeline) + "gap/" + Pad(from, 20) + "-" + Pad(to, 20) + ".json";
+}
+
+bool ParseGapName(std::string_view name, uint64_t* timeline, uint64_t* from, uint64_t* to) {
+  std::string_view rest;
+  if (!SplitTimelinePath(name, "gap", timeline, &rest)) return false;
+  if (rest.size() != 20 + 1 + 20 + 5 || rest.substr(41) != ".json" || rest[20] != '-') return false;
+  return ParseU64(rest.substr(0, 20), from) && ParseU64(rest.substr(21, 20), to);
+}
+
 std::string ManifestName(uint64_t timeline) { return TimelineDir(timeline) + "manifest.json"; }
 std::string HeartbeatName(uint64_t timeline) { return TimelineDir(timeline) + "heartbeat.json"; }
 

@@ -98,6 +98,9 @@ std::string ChunkName(uint64_t timeline, uint64_t first);
 std::string BaseName(uint64_t timeline, uint64_t index, int64_t revision, int64_t unix_nanos);
 std::string TimelineRecordName(int64_t created_unix_ms, uint64_t timeline);
 std::string ManifestName(uint64_t timeline);
+// Gap record: entries [from, to] of the timeline are not in any chunk.
+std::string GapName(uint64_t timeline, uint64_t from, uint64_t to);
+bool ParseGapName(std::string_view name, uint64_t* timeline, uint64_t* from, uint64_t* to);
 std::string HeartbeatName(uint64_t timeline);
 
 // Parsers return false when `name` is not of that kind.

@@ -1,5 +1,7 @@
 #include "archive/object_store.h"
 
+#include "archive/s3_object_store.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -54,9 +56,14 @@ Result<std::unique_ptr<ObjectStore>> OpenObjectStore(const std::string& url,
   } else if (!url.empty() && url.front() == '/') {
     path = url;
   } else if (url.rfind("s3://", 0) == 0) {
-    return InvalidArgumentError("archive-url " + url +
-                                ": the S3 target is not built yet in this version; use "
-                                "file:///dir");
+    S3Config c;
+    TM_RETURN_IF_ERROR(ParseS3Url(url, &c.bucket, &c.prefix));
+    c.endpoint = options.s3_endpoint;
+    c.region = options.s3_region.empty() ? "us-east-1" : options.s3_region;
+    c.path_style = options.s3_path_style;
+    c.access_key = options.access_key;
+    c.secret_key = options.secret_key;
+    return NewS3ObjectStore(std::move(c));
   } else {
     return InvalidArgumentError("archive-url " + url +
                                 ": expected file:///absolute/dir or s3://bucket/prefix");

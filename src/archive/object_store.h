@@ -2,9 +2,9 @@
 // ObjectStore: the archive target, a flat namespace of immutable-ish objects
 // addressed by '/'-separated names relative to the archive root.
 //
-// Implementations: DirObjectStore (file:///dir; a local or NFS directory).
-// The S3 implementation (s3://bucket/prefix over libcurl SigV4) is not built
-// yet; OpenObjectStore rejects s3:// URLs with a clear error.
+// Implementations: DirObjectStore (file:///dir; a local or NFS directory)
+// and the S3 store (s3://bucket/prefix over libcurl SigV4,
+// archive/s3_object_store.h).
 //
 // Durability: Put/PutIfAbsent return OK only once the object is durable in
 // the target (dir: data fsynced, renamed/linked, directory fsynced).
@@ -47,7 +47,7 @@ class ObjectStore {
 };
 
 struct ObjectStoreOptions {
-  // S3 only (not built yet).
+  // S3 only.
   std::string s3_endpoint;
   std::string s3_region = "us-east-1";
   bool s3_path_style = true;
@@ -56,7 +56,8 @@ struct ObjectStoreOptions {
 };
 
 // file:///abs/dir (or a plain absolute path) -> DirObjectStore, creating the
-// directory. Errors: kInvalidArgument for unknown schemes / s3 (not built).
+// directory; s3://bucket/prefix -> S3 store. Errors: kInvalidArgument for
+// unknown schemes or missing S3 credentials.
 Result<std::unique_ptr<ObjectStore>> OpenObjectStore(const std::string& url,
                                                      const ObjectStoreOptions& options = {});
 

@@ -8,46 +8,13 @@
 
 #include <CLI/CLI.hpp>
 
+#include "bench/bench_flags.h"
 #include "bench/report.h"
 #include "bench/runner.h"
 #include "bench/stats.h"
 
 namespace tidemark::bench {
 
-struct BenchFlags {
-  // Targets.
-  std::string endpoint = "127.0.0.1:2379";
-  std::string a, b, a_name = "A", b_name = "B";
-  int pid = 0, a_pid = 0, b_pid = 0;
-  // Workload.
-  std::string workload = "put";
-  std::string mix;
-  std::string consistency = "l";
-  std::string key_dist = "uniform";
-  uint64_t key_space = 100000;
-  size_t key_size = 8;
-  std::string value_size = "256";
-  bool prefill = false;
-  // Load shape.
-  int conns = 10;
-  int clients = 100;
-  double rate = 0;
-  std::string duration;
-  uint64_t requests = 0;
-  std::string warmup = "1s";
-  int reps = 3;
-  std::string delay = "none";
-  uint64_t seed = 1;
-  // Output and safety.
-  std::string out = "bench-out";
-  std::string progress = "auto";
-  bool test_mode = false;
-  std::string connect_timeout = "5s";
-  // Engines mode (engines.cc).
-  std::string engines = "all";
-  std::string engine_dir;
-  std::string sync = "both";
-};
 
 namespace {
 
@@ -109,6 +76,8 @@ std::string JoinArgs(int argc, char** argv) {
   }
   return s;
 }
+
+}  // namespace
 
 Status BuildConfig(const BenchFlags& f, bool ab, RunConfig* c) {
   if (ab) {
@@ -190,6 +159,8 @@ nlohmann::json ConfigJson(const RunConfig& c) {
           {"loopback_only", c.loopback_only}};
 }
 
+namespace {
+
 void PrintProgress(const std::string& label, int rep, int reps, uint64_t done, bool measuring,
                    double secs) {
   std::fprintf(stderr, "\r\033[K[%s rep %d/%d] %s %7.1fs  %llu requests  %.0f req/s", label.c_str(),
@@ -200,7 +171,9 @@ void PrintProgress(const std::string& label, int rep, int reps, uint64_t done, b
 
 }  // namespace
 
-int RunEngines(const BenchFlags& flags, const std::string& command_line);  // engines.cc
+// engines.cc
+int RunEngines(const BenchFlags& flags, const std::string& command_line,
+               const std::atomic<bool>* cancel);
 
 BenchCli::BenchCli(CLI::App* app) : flags_(std::make_unique<BenchFlags>()) {
   BenchFlags* f = flags_.get();
@@ -223,6 +196,7 @@ BenchCli::BenchCli(CLI::App* app) : flags_(std::make_unique<BenchFlags>()) {
       ->default_val(f->engines);
   engines_->add_option("--dir", f->engine_dir, "directory for the engines' files (default: a temp dir)");
   engines_->add_option("--sync", f->sync, "on, off or both")->default_val(f->sync);
+  engines_->add_flag("--keep-data", f->keep_data, "keep the engines' directories");
   AddWorkloadFlags(engines_, f);
 }
 
@@ -233,7 +207,17 @@ bool BenchCli::parsed() const { return bench_->parsed(); }
 int BenchCli::Run(int argc, char** argv) {
   const BenchFlags& f = *flags_;
   std::string command_line = JoinArgs(argc, argv);
-  if (engines_->parsed()) return RunEngines(f, command_line);
+  if (engines_->parsed()) {
+    g_cancel = false;
+    struct sigaction sa {};
+    sa.sa_handler = OnSigint;
+    sigemptyset(&sa.sa_mask);
+    struct sigaction old_int {};
+    sigaction(SIGINT, &sa, &old_int);
+    int rc = RunEngines(f, command_line, &g_cancel);
+    sigaction(SIGINT, &old_int, nullptr);
+    return rc;
+  }
   RunConfig config;
   config.command_line = command_line;
   Status s = BuildConfig(f, ab_->parsed(), &config);

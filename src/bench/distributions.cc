@@ -1,6 +1,8 @@
 #include "bench/distributions.h"
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -222,6 +224,15 @@ Result<DelayDist> ParseDelayDist(const std::string& spec) {
     return d;
   }
   return bad("unknown kind '" + parts[0] + "'");
+}
+
+Result<std::function<void()>> MakeSleepHook(const std::string& spec, uint64_t seed) {
+  TM_ASSIGN_OR_RETURN(DelayDist d, ParseDelayDist(spec));
+  auto rng = std::make_shared<Rng>(seed);
+  return std::function<void()>([d, rng] {
+    int64_t ns = d.Next(*rng);
+    if (ns > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(ns));
+  });
 }
 
 std::string FormatKey(uint64_t i, size_t key_size) {

@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -110,6 +111,12 @@ struct DelayDist {
   std::string Describe() const;
 };
 Result<DelayDist> ParseDelayDist(const std::string& spec);
+
+// A callable that sleeps for a delay drawn from `spec` (DelayDist syntax)
+// on each call; for the server's hidden --debug-inject-fsync-delay flag.
+// Not thread-safe (one caller thread, e.g. wal-writer). kInvalidArgument for
+// a bad spec.
+Result<std::function<void()>> MakeSleepHook(const std::string& spec, uint64_t seed = 1);
 
 // "250us" -> 250000. Units: ns, us, ms, s, m (minutes). kInvalidArgument otherwise.
 Result<int64_t> ParseDurationNs(const std::string& text);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 namespace tidemark::bench {
@@ -81,6 +82,49 @@ int64_t Histogram::ValueAtPercentile(double p) const {
     if (seen >= rank) return std::clamp(HighestEquivalent(i), min_, max_);
   }
   return max_;
+}
+
+std::string Histogram::Encode() const {
+  std::string out = std::to_string(total_) + " " + std::to_string(min_) + " " +
+                    std::to_string(max_) + " " + std::to_string(static_cast<double>(sum_)) + ";";
+  bool first = true;
+  for (size_t i = 0; i < kBuckets; ++i) {
+    if (counts_[i] == 0) continue;
+    if (!first) out += ',';
+    first = false;
+    out += std::to_string(i) + ":" + std::to_string(counts_[i]);
+  }
+  return out;
+}
+
+bool Histogram::Decode(const std::string& text, Histogram* out) {
+  Histogram h;
+  unsigned long long total = 0;
+  long long mn = 0, mx = 0;
+  double sum = 0;
+  int used = 0;
+  if (std::sscanf(text.c_str(), "%llu %lld %lld %lf;%n", &total, &mn, &mx, &sum, &used) != 4) {
+    return false;
+  }
+  uint64_t seen = 0;
+  const char* p = text.c_str() + used;
+  while (*p != '\0') {
+    unsigned long idx = 0;
+    unsigned long long n = 0;
+    int len = 0;
+    if (std::sscanf(p, "%lu:%llu%n", &idx, &n, &len) != 2 || idx >= kBuckets) return false;
+    h.counts_[idx] = n;
+    seen += n;
+    p += len;
+    if (*p == ',') ++p;
+  }
+  if (seen != total) return false;
+  h.total_ = total;
+  h.min_ = mn;
+  h.max_ = mx;
+  h.sum_ = sum;
+  *out = std::move(h);
+  return true;
 }
 
 std::vector<Histogram::CdfPoint> Histogram::Cdf() const {

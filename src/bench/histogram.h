@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace tidemark::bench {
@@ -49,6 +50,12 @@ class Histogram {
     double fraction;
   };
   std::vector<CdfPoint> Cdf() const;
+
+  // Compact text form for passing a histogram between processes:
+  // "count min max sum;index:n,index:n,..." (non-empty buckets only).
+  std::string Encode() const;
+  // false (and *out unchanged) if `text` is not an Encode() result.
+  static bool Decode(const std::string& text, Histogram* out);
 
   // Bucket index of `value` and the highest value sharing that bucket.
   static size_t IndexOf(int64_t value);

@@ -84,5 +84,19 @@ TEST(HistogramTest, MergeEqualsRecordingEverything) {
   EXPECT_DOUBLE_EQ(cdf.back().fraction, 1.0);
 }
 
+TEST(HistogramTest, EncodeDecodeRoundTrip) {
+  Histogram h;
+  for (int64_t v : {0, 5, 300, 123456, 99999999}) h.Record(v, 3);
+  Histogram back;
+  ASSERT_TRUE(Histogram::Decode(h.Encode(), &back));
+  EXPECT_EQ(back.count(), h.count());
+  EXPECT_EQ(back.max(), h.max());
+  EXPECT_EQ(back.min(), h.min());
+  EXPECT_EQ(back.ValueAtPercentile(50), h.ValueAtPercentile(50));
+  EXPECT_NEAR(back.Mean(), h.Mean(), 1e-3);
+  EXPECT_FALSE(Histogram::Decode("garbage", &back));
+  EXPECT_FALSE(Histogram::Decode("2 0 0 0;1:1", &back));  // counts do not add up
+}
+
 }  // namespace
 }  // namespace tidemark::bench

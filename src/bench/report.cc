@@ -152,6 +152,7 @@ nlohmann::json RenderJson(const BenchReport& report) {
     nlohmann::json cdf = nlohmann::json::array();
     for (const auto& p : r.result.latency.Cdf()) cdf.push_back({Ms(p.value), p.fraction});
     rep["latency_cdf_ms"] = std::move(cdf);
+    for (const auto& [k, v] : r.extra.items()) rep[k] = v;
     j["repetitions"].push_back(std::move(rep));
   }
   for (const auto& t : report.targets) {
@@ -198,8 +199,10 @@ std::string RenderMarkdown(const BenchReport& report) {
        std::to_string(report.config.value("key_space", 0)) + " keys of " +
        std::to_string(report.config.value("key_size", 0)) + " B, values " +
        report.config.value("value_size", std::string()) + " B; " +
-       std::to_string(report.config.value("connections", 0)) + " connections x " +
-       std::to_string(report.config.value("clients", 0)) + " clients, " +
+       (report.mode == "engines"
+            ? std::to_string(report.config.value("clients", 0)) + " threads, "
+            : std::to_string(report.config.value("connections", 0)) + " connections x " +
+                  std::to_string(report.config.value("clients", 0)) + " clients, ") +
        (report.config.value("rate", 0.0) > 0
             ? "open loop at " + Fmt(report.config.value("rate", 0.0)) +
                   " req/s (latency from intended send time)"
@@ -210,6 +213,37 @@ std::string RenderMarkdown(const BenchReport& report) {
   for (const auto& p : report.problems) o += "* Problem: " + p + "\n";
   if (!report.problems.empty()) o += "\n";
 
+  if (report.mode == "engines") {
+    // Many targets: one row per engine instead of one column.
+    o += "## Summary (median over repetitions [CI95 of the mean])\n\n| engine |";
+    for (const Metric& m : Metrics()) o += std::string(" ") + m.title + " |";
+    o += "\n|---|";
+    for (size_t i = 0; i < Metrics().size(); ++i) o += "---|";
+    o += "\n";
+    for (const auto& t : report.targets) {
+      o += "| " + t.label + " |";
+      for (const Metric& m : Metrics()) {
+        auto v = Values(report, t.label, m.name);
+        if (v.empty()) {
+          o += " n/a |";
+          continue;
+        }
+        o += ' ';
+        o += Fmt(Median(v));
+        if (v.size() > 1) {
+          Interval ci = MeanCi95(v);
+          o += " [";
+          o += Fmt(ci.low, 3, true);
+          o += " to ";
+          o += Fmt(ci.high, 3, true);
+          o += "]";
+        }
+        o += " |";
+      }
+      o += "\n";
+    }
+    o += "\n";
+  } else {
   o += "## Summary (median over repetitions, CI95 of the mean)\n\n| metric |";
   for (const auto& t : report.targets) o += " " + t.label + " |";
   if (report.targets.size() == 2) o += " B/A |";
@@ -253,13 +287,35 @@ std::string RenderMarkdown(const BenchReport& report) {
     if (any) o += row + "\n";
   }
   o += "\n";
+  }  // not engines
   auto verdicts = Verdicts(report);
   if (!verdicts.empty()) {
     o += "## Verdicts (Welch t-test on log values, alpha 0.05)\n\n";
     for (const auto& v : verdicts) o += "* " + v + "\n";
     o += "\n";
   }
-  o += "## Servers\n\n| target | endpoint | version | PID | peak RSS (MiB) |\n|---|---|---|---|---|\n";
+  if (report.mode == "engines") {
+    o += "## Engine figures (median over repetitions)\n\n"
+         "CPU per request above is the whole benchmark process (engine + generator).\n\n"
+         "| engine | on-disk size (MiB) | bytes written to disk | write amplification | peak RSS (MiB) |\n"
+         "|---|---|---|---|---|\n";
+    for (const auto& t : report.targets) {
+      std::vector<double> disk, written, amp, rss;
+      for (const auto& r : report.reps) {
+        if (r.target != t.label) continue;
+        disk.push_back(r.extra.value("disk_bytes", 0.0) / 1048576.0);
+        written.push_back(r.extra.value("write_bytes", 0.0));
+        amp.push_back(r.extra.value("write_amplification", 0.0));
+        rss.push_back(r.extra.value("peak_rss_bytes", 0.0) / 1048576.0);
+      }
+      if (disk.empty()) continue;
+      o += "| " + t.label + " | " + Fmt(Median(disk)) + " | " + Fmt(Median(written)) + " | " +
+           Fmt(Median(amp)) + " | " + Fmt(Median(rss)) + " |\n";
+    }
+    o += "\n";
+  }
+  o += report.mode == "engines" ? "## Engines\n\n| engine | directory | kind | PID | peak RSS (MiB) |\n|---|---|---|---|---|\n"
+                                : "## Servers\n\n| target | endpoint | version | PID | peak RSS (MiB) |\n|---|---|---|---|---|\n";
   for (const auto& t : report.targets) {
     o += "| " + t.label + " | " + t.endpoint + " | " + t.server_version + " | " +
          (t.pid > 0 ? std::to_string(t.pid) : std::string("unknown")) + " | " +

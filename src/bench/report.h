@@ -26,6 +26,7 @@ struct RepRecord {
   DriverResult result;
   double server_cpu_s = -1;  // -1: PID unknown
   int64_t start_unix_ms = 0;
+  nlohmann::json extra = nlohmann::json::object();  // mode-specific raw figures
 };
 
 struct TargetInfo {

@@ -29,6 +29,7 @@ struct State {
   CLI::App* verify = nullptr;
   bool deep = false;
   std::string endpoint;
+  archive::ObjectStoreOptions store_options;
 };
 State& S() {
   static State s;
@@ -91,6 +92,7 @@ int RunRestore() {
   server::RestoreRequest req;
   req.archive_url = st.url;
   req.data_dir = st.data_dir;
+  req.store_options = st.store_options;
   int targets = (st.latest ? 1 : 0) + (st.to_revision > 0 ? 1 : 0) + (!st.to_time.empty() ? 1 : 0);
   if (targets > 1) {
     std::fprintf(stderr, "Error: give at most one of --latest, --to-revision, --to-time\n");
@@ -149,7 +151,7 @@ std::string MetricValue(const std::string& body, const std::string& name) {
 
 int RunStatus() {
   State& st = S();
-  auto store = archive::OpenObjectStore(st.url);
+  auto store = archive::OpenObjectStore(st.url, st.store_options);
   if (!store.ok()) return Fail(store.status());
   auto tl = PickTimeline(store->get(), st.timeline);
   if (!tl.ok()) return Fail(tl.status());
@@ -217,7 +219,7 @@ int RunStatus() {
 
 int RunVerify() {
   State& st = S();
-  auto store = archive::OpenObjectStore(st.url);
+  auto store = archive::OpenObjectStore(st.url, st.store_options);
   if (!store.ok()) return Fail(store.status());
   auto tl = PickTimeline(store->get(), st.timeline);
   if (!tl.ok()) return Fail(tl.status());
@@ -228,6 +230,7 @@ int RunVerify() {
               static_cast<unsigned long long>(rep->chunks),
               static_cast<unsigned long long>(rep->entries),
               static_cast<double>(rep->bytes) / (1 << 20), st.deep ? " (deep)" : "");
+  for (const auto& g : rep->gaps) std::printf("GAP: %s\n", g.c_str());
   for (const auto& p : rep->problems) std::printf("PROBLEM: %s\n", p.c_str());
   if (!rep->ok()) {
     std::printf("verify FAILED: %zu problem(s)\n", rep->problems.size());
@@ -242,7 +245,7 @@ int RunVerify() {
 void AddArchiveServeFlags(CLI::App* serve, server::ServerOptions* o) {
   State& st = S();
   serve->add_option("--archive-url", o->archive_url,
-                    "Continuous archive target: file:///dir (s3://bucket/prefix not built yet)");
+                    "Continuous archive target: file:///dir or s3://bucket/prefix");
   serve->add_option("--archive-interval", st.interval,
                     "Ship committed entries at least this often (e.g. 1s, 250ms)")
       ->default_val("1s");
@@ -252,7 +255,8 @@ void AddArchiveServeFlags(CLI::App* serve, server::ServerOptions* o) {
                     "Unshipped WAL kept locally before writes are refused (e.g. 8GiB)")
       ->default_val("8GiB");
   serve->add_option("--archive-spool-policy", o->archive_spool_policy,
-                    "What to do past the spool limit: refuse-writes")
+                    "Past the spool limit: refuse-writes, or continue (release the WAL; the "
+                    "archive records a gap and a fresh base once the target is back)")
       ->default_val("refuse-writes");
   serve->add_option("--archive-shutdown-timeout", st.shutdown_timeout,
                     "On SIGTERM, how long to keep shipping before exiting non-zero")
@@ -266,7 +270,22 @@ void AddArchiveServeFlags(CLI::App* serve, server::ServerOptions* o) {
   serve->add_option("--archive-s3-endpoint", o->archive_s3_endpoint, "S3 endpoint URL");
   serve->add_option("--archive-s3-region", o->archive_s3_region, "S3 region")
       ->default_val("us-east-1");
+  serve->add_option("--archive-s3-path-style", o->archive_s3_path_style,
+                    "Path-style S3 addressing (endpoint/bucket/key); false = bucket.endpoint")
+      ->default_val(true);
 }
+
+namespace {
+void AddStoreFlags(CLI::App* cmd) {
+  State& st = S();
+  cmd->add_option("--archive-s3-endpoint", st.store_options.s3_endpoint,
+                  "S3 endpoint URL (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)");
+  cmd->add_option("--archive-s3-region", st.store_options.s3_region, "S3 region")
+      ->default_val("us-east-1");
+  cmd->add_option("--archive-s3-path-style", st.store_options.s3_path_style,
+                  "Path-style S3 addressing")->default_val(true);
+}
+}  // namespace
 
 bool FinishArchiveServeFlags(server::ServerOptions* o, std::string* err) {
   State& st = S();
@@ -299,6 +318,9 @@ bool ApplyArchiveConfigKey(const std::string& key, const YAML::Node& v, server::
   else if (key == "archive-base-interval") st.base_interval = v.as<std::string>();
   else if (key == "archive-s3-endpoint") o->archive_s3_endpoint = v.as<std::string>();
   else if (key == "archive-s3-region") o->archive_s3_region = v.as<std::string>();
+  else if (key == "archive-s3-path-style") o->archive_s3_path_style = v.as<bool>();
+  else if (key == "archive-s3-access-key-id") o->archive_s3_access_key_id = v.as<std::string>();
+  else if (key == "archive-s3-secret-access-key") o->archive_s3_secret_access_key = v.as<std::string>();
   else return false;
   return true;
 }
@@ -306,25 +328,28 @@ bool ApplyArchiveConfigKey(const std::string& key, const YAML::Node& v, server::
 void AddArchiveCommands(CLI::App* app) {
   State& st = S();
   st.restore = app->add_subcommand("restore", "Rebuild a data dir from an archive");
-  st.restore->add_option("--archive-url", st.url, "Archive (file:///dir)")->required();
+  st.restore->add_option("--archive-url", st.url, "Archive (file:///dir or s3://bucket/prefix)")->required();
   st.restore->add_option("--data-dir", st.data_dir, "New data directory to create")->required();
   st.restore->add_option("--to-revision", st.to_revision, "Restore to exactly this revision");
   st.restore->add_option("--to-time", st.to_time,
                          "Restore to the last entry committed at or before this RFC 3339 time");
   st.restore->add_flag("--latest", st.latest, "Restore everything archived (the default)");
   st.restore->add_option("--timeline", st.timeline, "Timeline id (default: the newest)");
+  AddStoreFlags(st.restore);
 
   st.archive = app->add_subcommand("archive", "Inspect an archive");
   st.archive->require_subcommand(1);
   st.status = st.archive->add_subcommand("status", "Archive state, lag and restorable window");
-  st.status->add_option("--archive-url", st.url, "Archive (file:///dir)")->required();
+  st.status->add_option("--archive-url", st.url, "Archive (file:///dir or s3://bucket/prefix)")->required();
   st.status->add_option("--timeline", st.timeline, "Timeline id (default: the newest)");
   st.status->add_option("--endpoint", st.endpoint,
                         "Also show the server's lag and spool (http://host:port)");
+  AddStoreFlags(st.status);
   st.verify = st.archive->add_subcommand("verify", "Check every object, the chain and gaps");
-  st.verify->add_option("--archive-url", st.url, "Archive (file:///dir)")->required();
+  st.verify->add_option("--archive-url", st.url, "Archive (file:///dir or s3://bucket/prefix)")->required();
   st.verify->add_option("--timeline", st.timeline, "Timeline id (default: the newest)");
   st.verify->add_flag("--deep", st.deep, "Also decompress and decode every object");
+  AddStoreFlags(st.verify);
 }
 
 bool RunArchiveCommands(int* rc) {

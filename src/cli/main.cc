@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "cli/archive_commands.h"
 #include "bench/bench_cli.h"
+#include "bench/distributions.h"
 #include "server/options.h"
 #include "server/server.h"
 
@@ -184,6 +185,10 @@ int main(int argc, char** argv) {
                     o.watch_progress_notify_interval,
                     "Interval of progress notifications to watchers that asked for them")
       ->default_val("10m");
+  std::string debug_fsync_delay;
+  serve->add_option("--debug-inject-fsync-delay", debug_fsync_delay,
+                    "DEBUG: sleep after every WAL fdatasync, e.g. exp:1ms (tidemark bench)")
+      ->group("");  // hidden
   serve->add_option("--config-file", config_file,
                     "YAML config file (keys = flag names); when given, other flags are ignored");
 
@@ -199,6 +204,16 @@ int main(int argc, char** argv) {
   if (version->parsed()) {
     std::printf("tidemark version: 0.1.0\netcd API version: %s\n", tidemark::server::kEtcdVersion);
     return 0;
+  }
+  if (!debug_fsync_delay.empty()) {
+    auto hook = tidemark::bench::MakeSleepHook(debug_fsync_delay);
+    if (!hook.ok()) {
+      std::fprintf(stderr, "Error: --debug-inject-fsync-delay: %s\n", hook.status().message().c_str());
+      return 2;
+    }
+    o.debug_after_wal_sync = *hook;
+    tidemark::log::Warn("DEBUG: injecting a delay after every WAL fdatasync",
+                        {{"delay", debug_fsync_delay}});
   }
   o.listen_client_urls = SplitCommas(listen_urls);
   if (!advertise_urls.empty()) o.advertise_client_urls = SplitCommas(advertise_urls);

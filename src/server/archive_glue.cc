@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <sstream>
 
@@ -179,9 +180,9 @@ struct ArchiveRuntime {
 Status OpenArchive(Core* c) {
   const ServerOptions& o = c->options;
   if (o.archive_url.empty()) return Status::Ok();
-  if (o.archive_spool_policy != "refuse-writes") {
+  if (o.archive_spool_policy != "refuse-writes" && o.archive_spool_policy != "continue") {
     return InvalidArgumentError("--archive-spool-policy " + o.archive_spool_policy +
-                                ": only refuse-writes is implemented in this version");
+                                ": expected refuse-writes or continue");
   }
   if (o.archive_interval_ms < 1) return InvalidArgumentError("--archive-interval must be > 0");
   auto rt = std::make_shared<ArchiveRuntime>();
@@ -189,6 +190,8 @@ Status OpenArchive(Core* c) {
   so.s3_endpoint = o.archive_s3_endpoint;
   so.s3_region = o.archive_s3_region;
   so.s3_path_style = o.archive_s3_path_style;
+  so.access_key = o.archive_s3_access_key_id;
+  so.secret_key = o.archive_s3_secret_access_key;
   TM_ASSIGN_OR_RETURN(rt->store, archive::OpenObjectStore(o.archive_url, so));
   const std::string tl_path = c->data_path("archive.json");
   TM_ASSIGN_OR_RETURN(auto tl, ReadTimelineFile(tl_path));
@@ -247,7 +250,16 @@ void StartArchive(Core* c) {
   archive::Archiver* a = c->archive->archiver.get();
   Pipeline* p = c->pipeline.get();
   p->set_committed_hook([a](const std::vector<wal::Entry>& e) { a->OnCommitted(e); });
-  p->set_release_gate([a] { return a->release_limit(); });
+  if (c->options.archive_spool_policy == "continue") {
+    // Past the spool limit the WAL is released as if there were no archive;
+    // the archiver then records a gap and ships a fresh base when back.
+    const uint64_t limit = static_cast<uint64_t>(c->options.archive_spool_limit_bytes);
+    p->set_release_gate([a, limit] {
+      return a->spool_bytes() > limit ? std::numeric_limits<uint64_t>::max() : a->release_limit();
+    });
+  } else {
+    p->set_release_gate([a] { return a->release_limit(); });
+  }
   if (c->options.archive_sync) {
     p->set_hold_acks_until_archived(true);
     a->set_on_archived([p](uint64_t i) { p->OnArchived(i); });
@@ -274,7 +286,7 @@ Status StopArchive(Core* c) {
 }
 
 Status AdmitArchive(const Core* c) {
-  if (!c->archive) return Status::Ok();
+  if (!c->archive || c->options.archive_spool_policy != "refuse-writes") return Status::Ok();
   const archive::Archiver* a = c->archive->archiver.get();
   if (static_cast<int64_t>(a->spool_bytes()) > c->options.archive_spool_limit_bytes) {
     auto st = a->stats();
@@ -398,7 +410,7 @@ Result<RestoreSummary> RestoreDataDir(const RestoreRequest& req) {
                                      " already holds data; restore only into a new directory");
     }
   }
-  TM_ASSIGN_OR_RETURN(auto store, archive::OpenObjectStore(req.archive_url));
+  TM_ASSIGN_OR_RETURN(auto store, archive::OpenObjectStore(req.archive_url, req.store_options));
   uint64_t timeline = 0;
   if (req.timeline) {
     timeline = *req.timeline;

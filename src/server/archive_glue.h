@@ -43,6 +43,7 @@ struct RestoreRequest {
   std::string data_dir;
   archive::RestoreTarget target;
   std::optional<uint64_t> timeline;  // default: the newest timeline
+  archive::ObjectStoreOptions store_options;  // S3 endpoint/region/credentials
 };
 struct RestoreSummary {
   archive::RestoreResult result;

@@ -207,7 +207,10 @@ void StartLeaseExpiry(Core* core) {
       ir.mutable_lease_expire()->set_id(id);
       core->pipeline->Propose(std::move(ir), [core, id](const Status& st,
                                                         internal::InternalResponse*) {
-        if (st.ok()) core->metrics->lease_expired->Increment();
+        if (st.ok()) {
+          core->metrics->lease_expired->Increment();
+          core->metrics->lease_revoked->Increment();  // etcd counts expiries as revokes
+        }
         core->lessor->ExpireFinished(id, st.ok());
       });
     }

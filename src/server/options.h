@@ -3,6 +3,7 @@
 // (docs/operations.md lists them all).
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,14 @@ struct ServerOptions {
   std::string archive_s3_endpoint;
   std::string archive_s3_region = "us-east-1";
   bool archive_s3_path_style = true;
+  // Credentials: these (config file only), else AWS_ACCESS_KEY_ID /
+  // AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN from the environment.
+  std::string archive_s3_access_key_id;
+  std::string archive_s3_secret_access_key;
+  // Debug only (hidden flag --debug-inject-fsync-delay): called on the
+  // wal-writer thread right after every successful WAL fdatasync, e.g. to
+  // sleep for a random delay and study tail latency. Empty = off.
+  std::function<void()> debug_after_wal_sync;
 };
 
 inline constexpr int64_t kDefaultQuotaBytes = 2LL << 30;

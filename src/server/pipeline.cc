@@ -116,6 +116,7 @@ void Pipeline::WriterLoop() {
     Status s = wal_->AppendBatch(entries);
     auto t0 = std::chrono::steady_clock::now();
     if (s.ok()) s = wal_->Sync();
+    if (s.ok() && options_.debug_after_sync) options_.debug_after_sync();
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!s.ok()) {
       // Fail-stop: an unknown prefix of this batch may or may not be on disk;

@@ -49,6 +49,9 @@ class Pipeline {
     size_t max_batch_entries = 4096;
     // Release WAL segments (after a storage flush) every this many entries.
     uint64_t release_every_entries = 100000;
+    // Debug only: runs on wal-writer after each successful Sync (latency
+    // injection for `tidemark bench`; ServerOptions::debug_after_wal_sync).
+    std::function<void()> debug_after_sync;
   };
 
   Pipeline(wal::Wal* wal, apply::Applier* applier, Metrics* metrics, Clock* clock,

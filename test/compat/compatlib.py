@@ -510,21 +510,21 @@ def _locked(lock_path):
     return f
 
 
-def build_go_probe():
-    """Build test/compat/go/compatprobe offline in GOPATH mode; cached by source hash."""
-    src_dir = HERE / "go" / "compatprobe"
+def build_go_probe(name="compatprobe"):
+    """Build test/compat/go/<name> offline in GOPATH mode; cached by source hash."""
+    src_dir = HERE / "go" / name
     sources = sorted(src_dir.glob("*.go"))
     go = shutil.which("go") or "/usr/bin/go"
     gover = subprocess.run([go, "version"], capture_output=True, text=True, timeout=60).stdout.strip()
     key = _digest(*sources, extra=gover)
     out_dir = CACHE_DIR / "go"
-    binary = out_dir / f"compatprobe-{key}"
+    binary = out_dir / f"{name}-{key}"
     lock = _locked(out_dir / ".lock")
     try:
         if binary.exists():
             return str(binary)
         gopath = out_dir / "gopath"
-        pkg_dir = gopath / "src" / "tidemark.test" / "compatprobe"
+        pkg_dir = gopath / "src" / "tidemark.test" / name
         shutil.rmtree(pkg_dir, ignore_errors=True)
         pkg_dir.mkdir(parents=True)
         for s in sources:
@@ -533,7 +533,7 @@ def build_go_probe():
                         GOPATH=f"{gopath}:/usr/share/gocode", GOCACHE=str(out_dir / "gocache"),
                         CGO_ENABLED="0")
         tmp = binary.with_suffix(".tmp")
-        proc = subprocess.run([go, "build", "-o", str(tmp), "tidemark.test/compatprobe"],
+        proc = subprocess.run([go, "build", "-o", str(tmp), "tidemark.test/" + name],
                               cwd=str(pkg_dir), env=env, capture_output=True, text=True,
                               timeout=600)
         if proc.returncode != 0:

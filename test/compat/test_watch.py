@@ -92,6 +92,16 @@ class WatchStream:
         self.call.cancel()
 
 
+def progress_request():
+    """WatchRequest{progress_request: {}} -- python3-etcd3's stubs predate field 3, so it is
+    added as a (preserved) unknown field."""
+    from etcd3 import etcdrpc as R
+    req = R.WatchRequest()
+    req.MergeFromString(b"\x1a\x00")
+    assert req.SerializeToString() == b"\x1a\x00"
+    return req
+
+
 def msg(m):
     return MessageToDict(m, preserving_proto_field_name=True)
 
@@ -117,24 +127,20 @@ def etcdctl_watch_session(srv):
     # prefix with prev-kv from a past revision, then a live event
     p, r = etcdctl_watch(srv, "--rev=3", "--prefix", "--prev-kv", "w/")
     try:
-        r.wait_lines(1)  # history is printed as soon as the stream is up
-        n_hist = None
-        deadline = time.monotonic() + T
         # history: rev 3 (PUT w/a + prev), 4 (PUT + prev), 5 (PUT), 6 (DELETE + prev)
         r.wait_lines(5 + 5 + 3 + 5)
         cl.etcdctl(srv, "put", "w/live", "1")
         r.wait_lines(5 + 5 + 3 + 5 + 3)
         out["prefix --rev=3 --prev-kv"] = list(r.lines)
-        del n_hist, deadline
     finally:
         stop(p)
     # range [w/a, w/c) from now on
     p, r = etcdctl_watch(srv, "w/a", "w/c")
     try:
-        # nothing to print yet: wait until the watch is registered by racing a write loop
-        cl.etcdctl(srv, "put", "w/b", "y")
-        cl.wait_until(lambda: not r.q.empty() or r.lines, T, "etcdctl watch range prints the put")
-        out["range live"] = list(r.wait_lines(3))
+        # the watch is registered at an unknown moment: put until etcdctl prints it
+        cl.wait_until(lambda: (cl.etcdctl(srv, "put", "w/b", "y"), not r.q.empty())[1], T,
+                      "etcdctl watch range prints the put")
+        out["range live"] = list(r.wait_lines(3))[:3]
     finally:
         stop(p)
     return out
@@ -251,10 +257,21 @@ def grpc_watch_session(srv):
 
         ws = WatchStream(ch)
         try:
-            def create(**kw):
-                ws.send(R.WatchRequest(create_request=R.WatchCreateRequest(**kw)))
+            backlog = []
+
+            def next_resp():
+                return backlog.pop(0) if backlog else ws.recv()
+
+            def create(watch_id=None, **kw):
+                cr = R.WatchCreateRequest(**kw)
+                if watch_id is not None:  # field 7 (3.4) is missing from python3-etcd3's proto
+                    cr.MergeFromString(b"\x38" + bytes([watch_id]))
+                ws.send(R.WatchRequest(create_request=cr))
                 r = ws.recv()
-                out.append({"create": str(kw), "resp": cl.normalize(msg(r))})
+                while not r.created:  # events of earlier watchers may come first
+                    backlog.append(r)
+                    r = ws.recv()
+                out.append({"create": f"{kw} id={watch_id}", "resp": cl.normalize(msg(r))})
                 return r.watch_id
 
             def collect(ids, n_events):
@@ -262,7 +279,7 @@ def grpc_watch_session(srv):
                 got = {i: [] for i in ids}
                 headers = {i: [] for i in ids}
                 while any(len(got[i]) < n_events[i] for i in ids):
-                    r = ws.recv()
+                    r = next_resp()
                     assert r.watch_id in got, msg(r)
                     revs = [e.kv.mod_revision for e in r.events]
                     assert revs == sorted(revs)
@@ -276,12 +293,13 @@ def grpc_watch_session(srv):
             c = create(key=b"k/", range_end=b"k0", start_revision=4,
                        filters=[R.WatchCreateRequest.NODELETE])
             d = create(key=b"", range_end=b"\0", start_revision=6)   # all keys ("" -> "\0")
-            collect([a, b, c, d], {a: 8, b: 1, c: 5, d: 5})
+            collect([a, b, c, d], {a: 7, b: 1, c: 5, d: 5})
             # exactly at the compaction revision works; below it is canceled
             e = create(key=b"k/a", start_revision=3)
-            out.append({"compacted": cl.normalize(msg(ws.recv()))})
+            out.append({"compacted": cl.normalize(msg(next_resp()))})
             # progress request: everyone caught up -> watch_id -1 at the current revision
-            ws.send(R.WatchRequest(progress_request=R.WatchProgressRequest()))
+            ws.send(progress_request())
+            assert not backlog
             out.append({"progress": cl.normalize(msg(ws.recv()))})
             # live: a txn touching two keys arrives in one response per watcher
             kv.Txn(R.TxnRequest(success=[R.RequestOp(request_put=R.PutRequest(key=b"k/x", value=b"1")),
@@ -409,8 +427,9 @@ def test_watch_stress_with_stalled_stream(fresh_server):
         for t in threads:
             t.start()
 
-        # 20,000 puts from 64 concurrent futures; value 200 bytes
-        value = b"v" * 200
+        # 20,000 puts from 64 concurrent futures; 1 KiB values (the stalled stream would need
+        # ~25 MB of buffers if nothing bounded it)
+        value = b"v" * 1024
         revs = [0] * n_puts
         pending = []
         start = time.monotonic()
@@ -451,7 +470,9 @@ def test_watch_stress_with_stalled_stream(fresh_server):
               f"in {deliver_secs:.1f}s, RSS {rss_before/2**20:.0f} -> {rss_after/2**20:.0f} MiB")
         if cl.TARGET == "tidemark":
             assert "etcd_debugging_mvcc_watcher_total 10001" in metrics
-            assert "etcd_debugging_mvcc_slow_watcher_total 1" in metrics
+            slow = [ln for ln in metrics.splitlines()
+                    if ln.startswith("etcd_debugging_mvcc_slow_watcher_total ")]
+            assert slow and float(slow[0].split()[1]) == 1, slow  # the stalled stream's watcher
     finally:
         stalled_q.put(None)
         stalled_call.cancel()
