@@ -208,6 +208,8 @@ class TxnRunner {
               DoDelete(op.request_delete_range(), r->mutable_response_delete_range()));
           break;
         case RequestOp::kRequestTxn:
+          // etcd 3.4 sends nested txn responses with a present but empty header.
+          r->mutable_response_txn()->mutable_header();
           TM_RETURN_IF_ERROR(Execute(op.request_txn(), path, pos, r->mutable_response_txn()));
           break;
         default:
@@ -445,6 +447,11 @@ Status Applier::Apply(uint64_t index, const internal::InternalRequest& req,
     return Status::Ok();
   }
 
+  if (req.request_case() == internal::InternalRequest::kNoop) {
+    Status c = store_->BeginWrite()->Commit(index, events);
+    *fatal = !c.ok();
+    return c;
+  }
   if (req.request_case() == internal::InternalRequest::kAlarm) {
     return ApplyAlarm(index, req.alarm(), resp->mutable_alarm(), fatal);
   }

@@ -369,11 +369,12 @@ Status Archiver::PutChunk(const std::string& name, const std::string& bytes) {
   std::string why = "object " + name + " in " + store_->url() +
                     " already exists with different content: another server is writing "
                     "timeline " + TimelineHex(options_.timeline);
+  log::Error("archiving stopped (fenced)", {{"reason", why}});
+  if (on_fenced_) on_fenced_(why);  // before Flush waiters can see it
   {
     std::lock_guard<std::mutex> lock(mu_);
     stats_.fenced = why;
   }
-  log::Error("archiving stopped (fenced)", {{"reason", why}});
   flushed_cv_.notify_all();
   return FailedPreconditionError(why);
 }
@@ -486,13 +487,16 @@ void Archiver::Loop() {
     if (!resumed_.load()) {
       Status s = Resume();
       if (!s.ok()) {
+        std::string fenced;
         {
           std::lock_guard<std::mutex> lock(mu_);
-          if (!stats_.fenced.empty()) {
-            log::Error("archiver cannot resume", {{"error", s.ToString()}});
-            flushed_cv_.notify_all();
-            break;
-          }
+          fenced = stats_.fenced;
+        }
+        if (!fenced.empty()) {
+          log::Error("archiver cannot resume", {{"error", s.ToString()}});
+          flushed_cv_.notify_all();
+          if (on_fenced_) on_fenced_(fenced);
+          break;
         }
         Failure(s);
         SleepInterruptible(BackoffNanos());

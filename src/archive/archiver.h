@@ -127,6 +127,9 @@ class Archiver {
 
   // Called (archiver thread) after each chunk is durable, with its last index.
   void set_on_archived(std::function<void(uint64_t)> fn) { on_archived_ = std::move(fn); }
+  // Called once (archiver thread) when archiving stops for good (fenced),
+  // with the reason. Set before Start().
+  void set_on_fenced(std::function<void(const std::string&)> fn) { on_fenced_ = std::move(fn); }
 
  private:
   struct Pending {  // one committed batch not yet archived
@@ -156,6 +159,7 @@ class Archiver {
   Clock* const clock_;
   const ArchiverOptions options_;
   std::function<void(uint64_t)> on_archived_;
+  std::function<void(const std::string&)> on_fenced_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;        // wakes the archiver thread

@@ -1,7 +1,10 @@
 #include "archive/catalog.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -13,6 +16,68 @@ bool ZeroDigest(const Digest& d) {
 }
 
 std::string Range(uint64_t a, uint64_t b) { return std::to_string(a) + ".." + std::to_string(b); }
+
+// Fetches objects[from..] with a few threads, at most kWindow ahead of the
+// consumer, so a restore is not one round trip per chunk in sequence.
+class Prefetcher {
+ public:
+  static constexpr size_t kThreads = 8;
+  static constexpr size_t kWindow = 16;  // <= 16 chunks (<= ~128 MiB) in memory
+
+  Prefetcher(ObjectStore* store, std::vector<std::string> names)
+      : store_(store), names_(std::move(names)), results_(names_.size()) {
+    for (size_t i = 0; i < std::min(kThreads, names_.size()); ++i) {
+      threads_.emplace_back([this] { Work(); });
+    }
+  }
+  ~Prefetcher() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  // Blocks until object i is fetched. Each i is taken once, in order.
+  Result<std::string> Take(size_t i) {
+    std::unique_lock<std::mutex> lock(mu_);
+    consumed_ = i;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return results_[i].has_value(); });
+    Result<std::string> r = std::move(*results_[i]);
+    results_[i].reset();
+    return r;
+  }
+
+ private:
+  void Work() {
+    for (;;) {
+      size_t i;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || (next_ < names_.size() && next_ < consumed_ + kWindow); });
+        if (stop_ || next_ >= names_.size()) return;
+        i = next_++;
+      }
+      Result<std::string> r = store_->Get(names_[i]);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        results_[i].emplace(std::move(r));
+      }
+      cv_.notify_all();
+    }
+  }
+
+  ObjectStore* store_;
+  std::vector<std::string> names_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::optional<Result<std::string>>> results_;  // guarded by mu_
+  size_t next_ = 0;      // guarded by mu_
+  size_t consumed_ = 0;  // guarded by mu_
+  bool stop_ = false;    // guarded by mu_
+  std::vector<std::thread> threads_;
+};
 
 }  // namespace
 
@@ -175,6 +240,10 @@ Result<RestoreResult> Restore(ObjectStore* store, uint64_t timeline, const Resto
   size_t i = 0;
   // Skip chunks wholly covered by the base (chunk i ends before chunk i+1).
   while (i + 1 < cat.chunks.size() && cat.chunks[i + 1].first <= next) ++i;
+  std::vector<std::string> to_fetch;
+  for (size_t k = i; k < cat.chunks.size(); ++k) to_fetch.push_back(cat.chunks[k].name);
+  Prefetcher prefetch(store, std::move(to_fetch));
+  const size_t first_chunk = i;
   for (; i < cat.chunks.size() && !done; ++i) {
     const ChunkRef& c = cat.chunks[i];
     if (c.first > next) {
@@ -195,7 +264,7 @@ Result<RestoreResult> Restore(ObjectStore* store, uint64_t timeline, const Resto
       return CorruptionError("restore: duplicate or overlapping chunks in " + where + ": " +
                              prev_name + " and " + c.name);
     }
-    TM_ASSIGN_OR_RETURN(std::string bytes, store->Get(c.name));
+    TM_ASSIGN_OR_RETURN(std::string bytes, prefetch.Take(i - first_chunk));
     r.bytes_fetched += bytes.size();
     TM_ASSIGN_OR_RETURN(DecodedChunk d, DecodeChunk(c.name, bytes));
     if (d.header.first_index != c.first || d.header.timeline != timeline) {
@@ -277,6 +346,10 @@ Result<VerifyReport> Verify(ObjectStore* store, uint64_t timeline, bool deep) {
   std::optional<Digest> prev;  // digest of the previous chunk, if it decoded
   std::string prev_name;
   uint64_t prev_last = 0;  // last index of the previous chunk (0: none / unknown)
+  std::vector<std::string> names;
+  for (const auto& c : cat.chunks) names.push_back(c.name);
+  Prefetcher prefetch(store, std::move(names));
+  size_t k = 0;
   for (const auto& c : cat.chunks) {
     ++rep.chunks;
     if (!prev_name.empty() && prev_last != 0) {
@@ -296,7 +369,7 @@ Result<VerifyReport> Verify(ObjectStore* store, uint64_t timeline, bool deep) {
     }
     const bool contiguous = !prev_name.empty() && prev_last != 0 && c.first == prev_last + 1;
     prev_name = c.name;
-    auto bytes = store->Get(c.name);
+    auto bytes = prefetch.Take(k++);
     if (!bytes.ok()) {
       rep.problems.push_back(bytes.status().message());
       prev.reset();

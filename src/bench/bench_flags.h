@@ -6,9 +6,9 @@
 #include <cstdint>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
 #include "base/status.h"
+
+#include <nlohmann/json.hpp>
 
 namespace tidemark::bench {
 
@@ -38,6 +38,11 @@ struct BenchFlags {
   int reps = 3;
   std::string delay = "none";
   uint64_t seed = 1;
+  // Watch workload.
+  int watchers = 100;
+  int watch_streams = 10;
+  uint64_t watched_keys = 10;
+  double put_rate = 1000;
   // Output and safety.
   std::string out = "bench-out";
   std::string progress = "auto";

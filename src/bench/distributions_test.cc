@@ -32,11 +32,13 @@ TEST(DistributionsTest, ZipfFrequenciesPassChiSquare) {
     ZipfChooser z(kKeys, alpha);
     Rng rng(seed);
     std::vector<uint64_t> counts(kKeys, 0);
-    for (int i = 0; i < kSamples; ++i) ++counts[z.Next(rng)];
+    for (int i = 0; i < kSamples; ++i)
+      ++counts[z.Next(rng)];
     // Expected probabilities from the definition, independent of the CDF.
     std::vector<double> p(kKeys);
     double norm = 0;
-    for (uint64_t k = 0; k < kKeys; ++k) norm += std::pow(k + 1.0, -alpha);
+    for (uint64_t k = 0; k < kKeys; ++k)
+      norm += std::pow(k + 1.0, -alpha);
     for (uint64_t k = 0; k < kKeys; ++k) {
       p[k] = std::pow(k + 1.0, -alpha) / norm;
       EXPECT_NEAR(z.Probability(k), p[k], 1e-12);
@@ -53,7 +55,8 @@ TEST(DistributionsTest, HotSetSendsTheRightShareToHotKeys) {
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   Rng rng(1);
   int hot = 0;
-  for (int i = 0; i < 100000; ++i) hot += (*c)->Next(rng) < 100;
+  for (int i = 0; i < 100000; ++i)
+    hot += (*c)->Next(rng) < 100;
   EXPECT_NEAR(hot / 100000.0, 0.90, 0.01);
 }
 
@@ -61,7 +64,8 @@ TEST(DistributionsTest, SequentialWraps) {
   SequentialChooser s(3);
   Rng rng(1);
   std::vector<uint64_t> got;
-  for (int i = 0; i < 7; ++i) got.push_back(s.Next(rng));
+  for (int i = 0; i < 7; ++i)
+    got.push_back(s.Next(rng));
   EXPECT_EQ(got, (std::vector<uint64_t>{0, 1, 2, 0, 1, 2, 0}));
 }
 
@@ -99,7 +103,8 @@ TEST(DistributionsTest, ParsesSizesDelaysAndMixes) {
   auto e = ParseDelayDist("exp:250us");
   ASSERT_TRUE(e.ok());
   double sum = 0;
-  for (int i = 0; i < 20000; ++i) sum += e->Next(rng);
+  for (int i = 0; i < 20000; ++i)
+    sum += e->Next(rng);
   EXPECT_NEAR(sum / 20000, 250000, 10000);
   auto mix = ParseOpMix("range=8,put=2");
   ASSERT_TRUE(mix.ok());

@@ -49,30 +49,38 @@ struct Driver::Impl {
 
 Result<std::unique_ptr<Driver>> Driver::Create(Target* target, OpGenerator* gen,
                                                DriverOptions options) {
-  if (options.clients < 1) return InvalidArgumentError("clients must be at least 1");
-  if (options.rate < 0) return InvalidArgumentError("rate must be >= 0 (0 = closed loop)");
+  if (options.clients < 1)
+    return InvalidArgumentError("clients must be at least 1");
+  if (options.rate < 0)
+    return InvalidArgumentError("rate must be >= 0 (0 = closed loop)");
   if (options.duration_ns <= 0 && options.requests == 0) {
     return InvalidArgumentError("set a duration or a number of requests");
   }
-  if (options.warmup_ns < 0) return InvalidArgumentError("warm-up must be >= 0");
+  if (options.warmup_ns < 0)
+    return InvalidArgumentError("warm-up must be >= 0");
   return std::unique_ptr<Driver>(new Driver(target, gen, options));
 }
 
 Driver::Driver(Target* target, OpGenerator* gen, DriverOptions options)
     : impl_(std::make_unique<Impl>()), target_(target), gen_(gen), options_(options) {
   Rng seeder(options.seed);
-  for (int c = 0; c < options.clients; ++c) impl_->rngs.emplace_back(seeder());
+  for (int c = 0; c < options.clients; ++c)
+    impl_->rngs.emplace_back(seeder());
   size_t n = std::min<size_t>(kMaxShards, static_cast<size_t>(options.clients));
-  for (size_t i = 0; i < n; ++i) impl_->shards.push_back(std::make_unique<Impl::Shard>());
+  for (size_t i = 0; i < n; ++i)
+    impl_->shards.push_back(std::make_unique<Impl::Shard>());
 }
 
 Driver::~Driver() {
-  if (impl_->dispatcher.joinable()) impl_->dispatcher.join();
+  if (impl_->dispatcher.joinable())
+    impl_->dispatcher.join();
 }
 
 bool Driver::ShouldStop(int64_t t) const {
-  if (impl_->stop_all.load(std::memory_order_relaxed)) return true;
-  if (options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed)) return true;
+  if (impl_->stop_all.load(std::memory_order_relaxed))
+    return true;
+  if (options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed))
+    return true;
   return t >= impl_->measure_end;
 }
 
@@ -100,7 +108,8 @@ void Driver::IssueClosed(int c) {
 }
 
 void Driver::Send(int c, int64_t intended) {
-  if (intended >= impl_->warmup_end) progress_.measuring.store(true, std::memory_order_relaxed);
+  if (intended >= impl_->warmup_end)
+    progress_.measuring.store(true, std::memory_order_relaxed);
   Op op = gen_->Next(impl_->rngs[c]);
   OpType type = op.type;
   int64_t sent = NowNs();
@@ -123,7 +132,8 @@ void Driver::OnDone(int c, OpType type, int64_t intended, int64_t sent, const St
       shard.r.service.Record(end - sent);
       shard.r.by_op[static_cast<size_t>(type)].Record(end - intended);
     } else {
-      if (shard.r.errors++ == 0) shard.r.first_error = s.ToString();
+      if (shard.r.errors++ == 0)
+        shard.r.first_error = s.ToString();
     }
   }
   int64_t prev = impl_->last_end.load(std::memory_order_relaxed);
@@ -141,7 +151,8 @@ void Driver::OnDone(int c, OpType type, int64_t intended, int64_t sent, const St
       if (impl_->pending.empty() || ShouldStopForCancel()) {
         impl_->pending.clear();
         impl_->idle.push_back(c);
-        if (impl_->dispatch_done) impl_->cv.notify_all();
+        if (impl_->dispatch_done)
+          impl_->cv.notify_all();
         return;
       }
       t = impl_->pending.front();
@@ -174,24 +185,28 @@ void Driver::SendAfterDelay(int c, int64_t intended) {
 
 void Driver::ClientFinished() {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  if (--impl_->active_closed == 0) impl_->cv.notify_all();
+  if (--impl_->active_closed == 0)
+    impl_->cv.notify_all();
 }
 
 void Driver::Dispatch() {
   OpenLoopSchedule schedule(impl_->start, options_.rate);
   for (uint64_t i = 0;; ++i) {
     int64_t t = schedule.IntendedAt(i);
-    if (ShouldStop(t)) break;
+    if (ShouldStop(t))
+      break;
     if (options_.duration_ns <= 0 && t >= impl_->warmup_end &&
         !AdmitCounted(impl_->measured_admitted, options_.requests)) {
       break;
     }
     // Sleep until the intended time, in slices so that Ctrl-C is prompt.
     for (int64_t now = NowNs(); now < t; now = NowNs()) {
-      if (ShouldStopForCancel()) break;
+      if (ShouldStopForCancel())
+        break;
       std::this_thread::sleep_for(std::chrono::nanoseconds(std::min<int64_t>(t - now, 50000000)));
     }
-    if (ShouldStopForCancel()) break;
+    if (ShouldStopForCancel())
+      break;
     int c = -1;
     {
       std::lock_guard<std::mutex> lock(impl_->mu);
@@ -202,11 +217,13 @@ void Driver::Dispatch() {
         impl_->idle.pop_back();
       }
     }
-    if (c >= 0) SendAfterDelay(c, t);
+    if (c >= 0)
+      SendAfterDelay(c, t);
   }
   std::lock_guard<std::mutex> lock(impl_->mu);
   impl_->dispatch_done = true;
-  if (ShouldStopForCancel()) impl_->pending.clear();
+  if (ShouldStopForCancel())
+    impl_->pending.clear();
   impl_->cv.notify_all();
 }
 
@@ -214,20 +231,23 @@ DriverResult Driver::Run() {
   Impl& m = *impl_;
   m.start = NowNs();
   m.warmup_end = m.start + options_.warmup_ns;
-  if (options_.duration_ns > 0) m.measure_end = m.warmup_end + options_.duration_ns;
+  if (options_.duration_ns > 0)
+    m.measure_end = m.warmup_end + options_.duration_ns;
   const int n = options_.clients;
   if (options_.rate <= 0) {
     {
       std::lock_guard<std::mutex> lock(m.mu);
       m.active_closed = n;
     }
-    for (int c = 0; c < n; ++c) IssueClosed(c);
+    for (int c = 0; c < n; ++c)
+      IssueClosed(c);
     std::unique_lock<std::mutex> lock(m.mu);
     m.cv.wait(lock, [&] { return m.active_closed == 0; });
   } else {
     {
       std::lock_guard<std::mutex> lock(m.mu);
-      for (int c = n - 1; c >= 0; --c) m.idle.push_back(c);
+      for (int c = n - 1; c >= 0; --c)
+        m.idle.push_back(c);
     }
     m.dispatcher = std::thread([this] { Dispatch(); });
     std::unique_lock<std::mutex> lock(m.mu);
@@ -235,7 +255,8 @@ DriverResult Driver::Run() {
       return m.dispatch_done && m.pending.empty() && m.idle.size() == static_cast<size_t>(n);
     });
   }
-  if (m.dispatcher.joinable()) m.dispatcher.join();
+  if (m.dispatcher.joinable())
+    m.dispatcher.join();
 
   DriverResult out;
   for (auto& shard : m.shards) {
@@ -243,11 +264,13 @@ DriverResult Driver::Run() {
     DriverResult& r = shard->r;
     out.latency.Merge(r.latency);
     out.service.Merge(r.service);
-    for (size_t i = 0; i < kOpTypes; ++i) out.by_op[i].Merge(r.by_op[i]);
+    for (size_t i = 0; i < kOpTypes; ++i)
+      out.by_op[i].Merge(r.by_op[i]);
     out.ok += r.ok;
     out.errors += r.errors;
     out.warmup_requests += r.warmup_requests;
-    if (out.first_error.empty()) out.first_error = r.first_error;
+    if (out.first_error.empty())
+      out.first_error = r.first_error;
   }
   int64_t last = m.last_end.load();
   out.measured_seconds = last > m.warmup_end ? (last - m.warmup_end) / 1e9 : 0;

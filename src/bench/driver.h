@@ -22,8 +22,8 @@
 // Thread safety: Run() blocks the calling thread; Target callbacks may come
 // from any thread. Progress counters may be read concurrently.
 
-#include <atomic>
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -61,18 +61,18 @@ class OpenLoopSchedule {
 
 struct DriverOptions {
   int clients = 1;
-  double rate = 0;             // total requests/s; 0 = closed loop
-  int64_t duration_ns = 0;     // measured duration; 0 = use `requests`
-  uint64_t requests = 0;       // measured requests when duration_ns == 0
+  double rate = 0;          // total requests/s; 0 = closed loop
+  int64_t duration_ns = 0;  // measured duration; 0 = use `requests`
+  uint64_t requests = 0;    // measured requests when duration_ns == 0
   int64_t warmup_ns = 0;
-  DelayDist injected_delay;    // client-side delay before each send
+  DelayDist injected_delay;  // client-side delay before each send
   uint64_t seed = 1;
   const std::atomic<bool>* cancel = nullptr;  // may be null
 };
 
 struct DriverResult {
-  Histogram latency;   // measured: completion - intended (open) / send (closed)
-  Histogram service;   // completion - actual send
+  Histogram latency;                      // measured: completion - intended (open) / send (closed)
+  Histogram service;                      // completion - actual send
   std::array<Histogram, kOpTypes> by_op;  // latency per operation type
   uint64_t ok = 0;
   uint64_t errors = 0;

@@ -24,7 +24,8 @@ class FakeServer final : public Target {
   void Start(int, const Op&, std::function<void(const Status&)> done) override {
     int64_t now = NowNs();
     int64_t end = now + service_ns_;
-    if (now >= stall_from_ && now < stall_to_) end = std::max(end, stall_to_.load());
+    if (now >= stall_from_ && now < stall_to_)
+      end = std::max(end, stall_to_.load());
     ++started_;
     timers_.At(end, [done = std::move(done)] { done(Status::Ok()); });
   }
@@ -77,9 +78,11 @@ TEST(DriverTest, OpenLoopKeepsIntendedSendTimesUnderStalledServer) {
   // Count from the CDF: fraction of values <= 100 ms.
   double frac_le = 0;
   for (const auto& p : r.latency.Cdf()) {
-    if (p.value <= 100 * kMs) frac_le = p.fraction;
+    if (p.value <= 100 * kMs)
+      frac_le = p.fraction;
   }
-  uint64_t over_100ms = static_cast<uint64_t>((1 - frac_le) * static_cast<double>(r.latency.count()) + 0.5);
+  uint64_t over_100ms =
+      static_cast<uint64_t>((1 - frac_le) * static_cast<double>(r.latency.count()) + 0.5);
   EXPECT_GT(over_100ms, 150u);
   EXPECT_LT(over_100ms, 250u);
   EXPECT_GE(r.latency.max(), 180 * kMs);
@@ -87,7 +90,8 @@ TEST(DriverTest, OpenLoopKeepsIntendedSendTimesUnderStalledServer) {
 
   double service_le = 0;
   for (const auto& p : r.service.Cdf()) {
-    if (p.value <= 100 * kMs) service_le = p.fraction;
+    if (p.value <= 100 * kMs)
+      service_le = p.fraction;
   }
   EXPECT_LE((1 - service_le) * static_cast<double>(r.service.count()), 4.5);
   EXPECT_NEAR(r.throughput, 2000, 200);

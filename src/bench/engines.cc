@@ -4,10 +4,10 @@
 // process so that peak RSS, CPU time and bytes written (/proc/self/io) belong
 // to that engine alone; the child sends its figures back as one JSON line.
 // Repetitions are interleaved: rep 1 of every engine, then rep 2, ...
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -35,7 +35,8 @@ namespace {
 // before the measured window makes every page the window dirties count.
 void SyncFileSystem(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return;
+  if (fd < 0)
+    return;
   ::syncfs(fd);
   ::close(fd);
 }
@@ -45,7 +46,8 @@ uint64_t ProcWriteBytes() {
   std::string key;
   uint64_t v = 0;
   while (in >> key >> v) {
-    if (key == "write_bytes:") return v;
+    if (key == "write_bytes:")
+      return v;
   }
   return 0;
 }
@@ -75,31 +77,37 @@ nlohmann::json MeasureEngine(const std::string& name, bool sync, const std::stri
   };
   std::filesystem::create_directories(dir);
   auto gen = OpGenerator::Create(c.workload);
-  if (!gen.ok()) return fail(gen.status());
+  if (!gen.ok())
+    return fail(gen.status());
 
   int64_t t0 = NowNs();
   if (c.prefill) {
     // Prefill without sync (it is not measured), then close and reopen
     // below with the mode under test.
     auto pre_engine = OpenEngine(name, dir, /*sync=*/false);
-    if (!pre_engine.ok()) return fail(pre_engine.status());
+    if (!pre_engine.ok())
+      return fail(pre_engine.status());
     WorkloadSpec w = c.workload;
     w.mix = OpMix{};
     w.key_dist = "seq";
     auto pre = OpGenerator::Create(w);
-    if (!pre.ok()) return fail(pre.status());
+    if (!pre.ok())
+      return fail(pre.status());
     Rng rng(c.seed);
     for (uint64_t i = 0; i < c.workload.key_space && !cancel->load(); ++i) {
       Op op = (*pre)->Next(rng);
       Status s = (*pre_engine)->Put(op.key, op.value);
-      if (!s.ok()) return fail(s);
+      if (!s.ok())
+        return fail(s);
     }
     Status s = (*pre_engine)->Close();
-    if (!s.ok()) return fail(s);
+    if (!s.ok())
+      return fail(s);
   }
   out["prefill_seconds"] = (NowNs() - t0) / 1e9;
   auto engine = OpenEngine(name, dir, sync);
-  if (!engine.ok()) return fail(engine.status());
+  if (!engine.ok())
+    return fail(engine.status());
   KvEngine* db = engine->get();
   SyncFileSystem(dir);
   const uint64_t written0 = ProcWriteBytes();
@@ -124,19 +132,26 @@ nlohmann::json MeasureEngine(const std::string& name, bool sync, const std::stri
       int64_t done_at = 0;
       for (;;) {
         int64_t now = NowNs();
-        if (now >= end || cancel->load(std::memory_order_relaxed)) break;
-        if (c.duration_ns <= 0 && now >= warm_end && admitted.fetch_add(1) >= c.requests) break;
+        if (now >= end || cancel->load(std::memory_order_relaxed))
+          break;
+        if (c.duration_ns <= 0 && now >= warm_end && admitted.fetch_add(1) >= c.requests)
+          break;
         Op op = (*gen)->Next(rng);
         int64_t s0 = NowNs();
         Status s;
         switch (op.type) {
           case OpType::kRange: {
             auto got = db->Get(op.key, &value);
-            if (!got.ok()) s = got.status();
+            if (!got.ok())
+              s = got.status();
             break;
           }
-          case OpType::kPut: s = db->Put(op.key, op.value); break;
-          case OpType::kDelete: s = db->Delete(op.key); break;
+          case OpType::kPut:
+            s = db->Put(op.key, op.value);
+            break;
+          case OpType::kDelete:
+            s = db->Delete(op.key);
+            break;
           case OpType::kTxn: {  // compare (read) + put
             auto got = db->Get(op.key, &value);
             s = got.ok() ? db->Put(op.key, op.value) : got.status();
@@ -145,7 +160,8 @@ nlohmann::json MeasureEngine(const std::string& name, bool sync, const std::stri
         }
         int64_t s1 = NowNs();
         done_at = s1;
-        if (op.type != OpType::kRange) bytes += op.key.size() + op.value.size();
+        if (op.type != OpType::kRange)
+          bytes += op.key.size() + op.value.size();
         if (s0 < warm_end) {
           ++r.warmup_requests;
         } else if (s.ok()) {
@@ -159,18 +175,23 @@ nlohmann::json MeasureEngine(const std::string& name, bool sync, const std::stri
       logical += bytes;
       std::lock_guard<std::mutex> lock(mu);
       total.latency.Merge(r.latency);
-      for (size_t i = 0; i < kOpTypes; ++i) total.by_op[i].Merge(r.by_op[i]);
+      for (size_t i = 0; i < kOpTypes; ++i)
+        total.by_op[i].Merge(r.by_op[i]);
       total.ok += r.ok;
       total.errors += r.errors;
       total.warmup_requests += r.warmup_requests;
-      if (total.first_error.empty()) total.first_error = r.first_error;
-      if (done_at > last_end) last_end = done_at;
+      if (total.first_error.empty())
+        total.first_error = r.first_error;
+      if (done_at > last_end)
+        last_end = done_at;
     });
   }
-  for (auto& th : threads) th.join();
+  for (auto& th : threads)
+    th.join();
   double secs = last_end > warm_end ? (last_end - warm_end) / 1e9 : 0;
   Status closed = db->Close();
-  if (!closed.ok()) return fail(closed);
+  if (!closed.ok())
+    return fail(closed);
   engine->reset();
   SyncFileSystem(dir);
   rusage ru1{};
@@ -187,7 +208,8 @@ nlohmann::json MeasureEngine(const std::string& name, bool sync, const std::stri
   out["measured_seconds"] = secs;
   out["cancelled"] = cancel->load();
   out["latency"] = total.latency.Encode();
-  for (size_t i = 0; i < kOpTypes; ++i) out["by_op"].push_back(total.by_op[i].Encode());
+  for (size_t i = 0; i < kOpTypes; ++i)
+    out["by_op"].push_back(total.by_op[i].Encode());
   out["cpu_seconds"] = cpu(ru1) - cpu(ru0);
   out["write_bytes"] = written;
   out["logical_write_bytes"] = logical.load();
@@ -201,10 +223,12 @@ nlohmann::json MeasureEngine(const std::string& name, bool sync, const std::stri
 Result<nlohmann::json> MeasureInChild(const std::string& name, bool sync, const std::string& dir,
                                       const RunConfig& c, const std::atomic<bool>* cancel) {
   int fds[2];
-  if (pipe(fds) != 0) return IoError("pipe failed");
+  if (pipe(fds) != 0)
+    return IoError("pipe failed");
   std::fflush(nullptr);
   pid_t pid = fork();
-  if (pid < 0) return IoError("fork failed");
+  if (pid < 0)
+    return IoError("fork failed");
   if (pid == 0) {
     close(fds[0]);
     std::string line = MeasureEngine(name, sync, dir, c, cancel).dump() + "\n";
@@ -212,7 +236,8 @@ Result<nlohmann::json> MeasureInChild(const std::string& name, bool sync, const 
     size_t left = line.size();
     while (left > 0) {
       ssize_t n = write(fds[1], p, left);
-      if (n <= 0) break;
+      if (n <= 0)
+        break;
       p += n;
       left -= static_cast<size_t>(n);
     }
@@ -234,11 +259,14 @@ Result<nlohmann::json> MeasureInChild(const std::string& name, bool sync, const 
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (!WIFEXITED(status) || data.empty()) {
-    return InternalError("engine " + name + " child process died (status " + std::to_string(status) + ")");
+    return InternalError("engine " + name + " child process died (status " +
+                         std::to_string(status) + ")");
   }
   auto j = nlohmann::json::parse(data, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return InternalError("engine " + name + ": unreadable child output");
-  if (j.contains("fatal")) return InternalError("engine " + name + ": " + j["fatal"].get<std::string>());
+  if (j.is_discarded())
+    return InternalError("engine " + name + ": unreadable child output");
+  if (j.contains("fatal"))
+    return InternalError("engine " + name + ": " + j["fatal"].get<std::string>());
   return j;
 }
 
@@ -247,8 +275,10 @@ std::vector<std::string> SplitList(const std::string& s) {
   size_t start = 0;
   while (start <= s.size()) {
     size_t comma = s.find(',', start);
-    if (comma == std::string::npos) comma = s.size();
-    if (comma > start) out.push_back(s.substr(start, comma - start));
+    if (comma == std::string::npos)
+      comma = s.size();
+    if (comma > start)
+      out.push_back(s.substr(start, comma - start));
     start = comma + 1;
   }
   return out;
@@ -262,17 +292,26 @@ int RunEngines(const BenchFlags& f, const std::string& command_line,
   Status s = BuildConfig(f, /*ab=*/false, &c);
   std::vector<std::string> engines = f.engines == "all" ? AvailableEngines() : SplitList(f.engines);
   std::vector<bool> syncs;
-  if (f.sync == "on" || f.sync == "both") syncs.push_back(true);
-  if (f.sync == "off" || f.sync == "both") syncs.push_back(false);
-  if (s.ok() && syncs.empty()) s = InvalidArgumentError("--sync must be on, off or both");
-  if (s.ok() && c.rate > 0) s = InvalidArgumentError("bench engines runs closed loop only (no --rate)");
-  if (s.ok() && c.clients > 256) s = InvalidArgumentError("bench engines: at most 256 --clients (threads)");
+  if (f.sync == "on" || f.sync == "both")
+    syncs.push_back(true);
+  if (f.sync == "off" || f.sync == "both")
+    syncs.push_back(false);
+  if (s.ok() && syncs.empty())
+    s = InvalidArgumentError("--sync must be on, off or both");
+  if (s.ok() && c.rate > 0)
+    s = InvalidArgumentError("bench engines runs closed loop only (no --rate)");
+  if (s.ok() && c.watch)
+    s = InvalidArgumentError("bench engines has no watch workload");
+  if (s.ok() && c.clients > 256)
+    s = InvalidArgumentError("bench engines: at most 256 --clients (threads)");
   for (const auto& e : engines) {
     bool known = false;
-    for (const auto& a : AvailableEngines()) known = known || a == e;
+    for (const auto& a : AvailableEngines())
+      known = known || a == e;
     if (s.ok() && !known) {
       std::string list;
-      for (const auto& a : AvailableEngines()) list += (list.empty() ? "" : ", ") + a;
+      for (const auto& a : AvailableEngines())
+        list += (list.empty() ? "" : ", ") + a;
       s = InvalidArgumentError("unknown engine '" + e + "' (this build has: " + list + ")");
     }
   }
@@ -300,7 +339,7 @@ int RunEngines(const BenchFlags& f, const std::string& command_line,
   report.config["engines"] = engines;
   report.config["sync"] = f.sync;
   report.config["dir"] = base;
-  report.load_avg_before = -1;
+  report.load_avg_before = LoadAvg1();
   for (const auto& e : engines) {
     for (bool sync : syncs) {
       TargetInfo t;
@@ -316,14 +355,16 @@ int RunEngines(const BenchFlags& f, const std::string& command_line,
     for (const auto& e : engines) {
       for (bool sync : syncs) {
         TargetInfo& target = report.targets[ti++];
-        if (cancel->load()) break;
+        if (cancel->load())
+          break;
         if (show) {
           std::fprintf(stderr, "\r\033[K[rep %d/%d] %s", rep + 1, c.reps, target.label.c_str());
           std::fflush(stderr);
         }
         std::string dir = base + "/" + e + (sync ? "-sync-" : "-nosync-") + std::to_string(rep);
         auto j = MeasureInChild(e, sync, dir, c, cancel);
-        if (!f.keep_data) std::filesystem::remove_all(dir);
+        if (!f.keep_data)
+          std::filesystem::remove_all(dir);
         if (!j.ok()) {
           report.problems.push_back(target.label + " rep " + std::to_string(rep + 1) + ": " +
                                     j.status().message());
@@ -344,7 +385,8 @@ int RunEngines(const BenchFlags& f, const std::string& command_line,
         r.result.throughput =
             r.result.measured_seconds > 0 ? r.result.ok / r.result.measured_seconds : 0;
         Histogram::Decode((*j)["latency"], &r.result.latency);
-        for (size_t i = 0; i < kOpTypes; ++i) Histogram::Decode((*j)["by_op"][i], &r.result.by_op[i]);
+        for (size_t i = 0; i < kOpTypes; ++i)
+          Histogram::Decode((*j)["by_op"][i], &r.result.by_op[i]);
         r.result.service = r.result.latency;
         r.server_cpu_s = (*j)["cpu_seconds"];
         for (const char* k : {"write_bytes", "logical_write_bytes", "write_amplification",
@@ -355,16 +397,20 @@ int RunEngines(const BenchFlags& f, const std::string& command_line,
         target.prefill_seconds = (*j)["prefill_seconds"];
         if (r.result.errors > 0) {
           report.problems.push_back(target.label + " rep " + std::to_string(rep + 1) + ": " +
-                                    std::to_string(r.result.errors) + " errors, first: " +
-                                    r.result.first_error);
+                                    std::to_string(r.result.errors) +
+                                    " errors, first: " + r.result.first_error);
         }
         report.reps.push_back(std::move(r));
       }
-      if (report.cancelled) break;
+      if (report.cancelled)
+        break;
     }
   }
-  if (show) std::fprintf(stderr, "\r\033[K");
-  if (made_temp && !f.keep_data) std::filesystem::remove_all(base);
+  if (show)
+    std::fprintf(stderr, "\r\033[K");
+  report.load_avg_after = LoadAvg1();
+  if (made_temp && !f.keep_data)
+    std::filesystem::remove_all(base);
   std::vector<std::string> written;
   s = WriteReport(report, f.out, &written);
   if (!s.ok()) {
@@ -374,7 +420,8 @@ int RunEngines(const BenchFlags& f, const std::string& command_line,
   for (const auto& t : report.targets) {
     std::vector<double> tput, p99;
     for (const auto& r : report.reps) {
-      if (r.target != t.label) continue;
+      if (r.target != t.label)
+        continue;
       tput.push_back(r.result.throughput);
       p99.push_back(MetricValue(r, "p99_ms"));
     }
@@ -382,9 +429,12 @@ int RunEngines(const BenchFlags& f, const std::string& command_line,
                 t.label.c_str(), tput.size(), tput.empty() ? 0.0 : Median(tput),
                 p99.empty() ? 0.0 : Median(p99), t.peak_rss_bytes / 1048576.0);
   }
-  for (const auto& p : report.problems) std::printf("problem: %s\n", p.c_str());
-  for (const auto& w : written) std::printf("wrote %s\n", w.c_str());
-  if (report.cancelled) return 130;
+  for (const auto& p : report.problems)
+    std::printf("problem: %s\n", p.c_str());
+  for (const auto& w : written)
+    std::printf("wrote %s\n", w.c_str());
+  if (report.cancelled)
+    return 130;
   return report.problems.empty() ? 0 : 1;
 }
 

@@ -6,15 +6,9 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "etcdserverpb/rpc.grpc.pb.h"
+#include "bench/grpc_target_rep.h"
 
 namespace tidemark::bench {
-
-struct GrpcTarget::Rep {
-  GrpcTargetOptions options;
-  std::vector<std::shared_ptr<grpc::Channel>> channels;
-  std::vector<std::unique_ptr<etcdserverpb::KV::Stub>> kv;
-};
 
 namespace {
 
@@ -27,7 +21,8 @@ struct Call {
 };
 
 Status FromGrpc(const grpc::Status& s) {
-  if (s.ok()) return Status::Ok();
+  if (s.ok())
+    return Status::Ok();
   return UnavailableError("grpc code " + std::to_string(static_cast<int>(s.error_code())) + ": " +
                           s.error_message());
 }
@@ -50,8 +45,10 @@ GrpcTarget::GrpcTarget(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
 GrpcTarget::~GrpcTarget() = default;
 
 Result<std::unique_ptr<GrpcTarget>> GrpcTarget::Connect(const GrpcTargetOptions& options) {
-  if (options.endpoint.empty()) return InvalidArgumentError("empty endpoint");
-  if (options.connections < 1) return InvalidArgumentError("connections must be at least 1");
+  if (options.endpoint.empty())
+    return InvalidArgumentError("empty endpoint");
+  if (options.connections < 1)
+    return InvalidArgumentError("connections must be at least 1");
   auto rep = std::make_unique<Rep>();
   rep->options = options;
   for (int i = 0; i < options.connections; ++i) {
@@ -82,7 +79,8 @@ Result<std::string> GrpcTarget::ServerVersion() {
   etcdserverpb::StatusRequest req;
   etcdserverpb::StatusResponse resp;
   grpc::Status s = stub->Status(&ctx, req, &resp);
-  if (!s.ok()) return FromGrpc(s);
+  if (!s.ok())
+    return FromGrpc(s);
   return resp.version();
 }
 
@@ -137,20 +135,25 @@ void GrpcTarget::Start(int client, const Op& op, std::function<void(const Status
 bool IsLoopbackEndpoint(const std::string& endpoint) {
   std::string host = endpoint;
   for (const char* scheme : {"http://", "https://", "dns:///", "ipv4:", "ipv6:"}) {
-    if (host.rfind(scheme, 0) == 0) host = host.substr(std::string(scheme).size());
+    if (host.rfind(scheme, 0) == 0)
+      host = host.substr(std::string(scheme).size());
   }
   if (!host.empty() && host[0] == '[') {
     size_t close = host.find(']');
     host = host.substr(1, close == std::string::npos ? std::string::npos : close - 1);
   } else {
     size_t colon = host.rfind(':');
-    if (colon != std::string::npos) host = host.substr(0, colon);
+    if (colon != std::string::npos)
+      host = host.substr(0, colon);
   }
-  if (host == "localhost") return true;
+  if (host == "localhost")
+    return true;
   in_addr a4{};
-  if (inet_pton(AF_INET, host.c_str(), &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+  if (inet_pton(AF_INET, host.c_str(), &a4) == 1)
+    return (ntohl(a4.s_addr) >> 24) == 127;
   in6_addr a6{};
-  if (inet_pton(AF_INET6, host.c_str(), &a6) == 1) return IN6_IS_ADDR_LOOPBACK(&a6);
+  if (inet_pton(AF_INET6, host.c_str(), &a6) == 1)
+    return IN6_IS_ADDR_LOOPBACK(&a6);
   return false;
 }
 

@@ -9,6 +9,7 @@
 //
 // Thread safety: Start() may be called from any thread concurrently.
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,6 +38,23 @@ class GrpcTarget final : public Target {
 
   // One synchronous Status RPC: the server's version string, or the error.
   Result<std::string> ServerVersion();
+
+  // Opens `streams` Watch streams (stream s on connection s % N) carrying
+  // `watchers` watchers in all; watcher w watches keys[w % keys.size()].
+  // `on_event` runs for every event received, with the event's value and
+  // the receive time (NowNs), on gRPC threads, concurrently across streams.
+  // Returns once every watcher is created; kUnavailable if a stream fails
+  // or creation takes longer than `timeout_ms`. Destroying the session
+  // cancels the streams and waits for them to end.
+  class WatchSession {
+   public:
+    virtual ~WatchSession() = default;
+    virtual uint64_t events() const = 0;  // received so far
+  };
+  using EventFn = std::function<void(const std::string& value, int64_t now_ns)>;
+  Result<std::unique_ptr<WatchSession>> OpenWatchers(int watchers, int streams,
+                                                     const std::vector<std::string>& keys,
+                                                     EventFn on_event, int64_t timeout_ms);
 
   struct Rep;
 

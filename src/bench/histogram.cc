@@ -10,8 +10,8 @@ namespace tidemark::bench {
 namespace {
 
 constexpr int kSub = Histogram::kSubBucketBits;
-constexpr uint64_t kLinear = uint64_t{1} << kSub;         // exact values [0, 2^kSub)
-constexpr uint64_t kHalf = uint64_t{1} << (kSub - 1);     // sub-buckets per octave
+constexpr uint64_t kLinear = uint64_t{1} << kSub;      // exact values [0, 2^kSub)
+constexpr uint64_t kHalf = uint64_t{1} << (kSub - 1);  // sub-buckets per octave
 // Octaves e = kSub .. 63 each hold kHalf buckets.
 constexpr size_t kBuckets = kLinear + (64 - kSub) * kHalf;
 
@@ -21,14 +21,16 @@ Histogram::Histogram() : counts_(kBuckets, 0) {}
 
 size_t Histogram::IndexOf(int64_t value) {
   uint64_t v = value < 0 ? 0 : static_cast<uint64_t>(value);
-  if (v < kLinear) return static_cast<size_t>(v);
-  int e = 63 - std::countl_zero(v);  // v in [2^e, 2^(e+1)), e >= kSub
+  if (v < kLinear)
+    return static_cast<size_t>(v);
+  int e = 63 - std::countl_zero(v);              // v in [2^e, 2^(e+1)), e >= kSub
   uint64_t sub = (v >> (e - kSub + 1)) - kHalf;  // top kSub bits minus the leading one
   return static_cast<size_t>(kLinear + static_cast<uint64_t>(e - kSub) * kHalf + sub);
 }
 
 int64_t Histogram::HighestEquivalent(size_t index) {
-  if (index < kLinear) return static_cast<int64_t>(index);
+  if (index < kLinear)
+    return static_cast<int64_t>(index);
   uint64_t rel = index - kLinear;
   int e = static_cast<int>(rel / kHalf) + kSub;
   uint64_t sub = rel % kHalf;
@@ -41,19 +43,26 @@ int64_t Histogram::HighestEquivalent(size_t index) {
 }
 
 void Histogram::Record(int64_t value, uint64_t count) {
-  if (count == 0) return;
-  if (value < 0) value = 0;
+  if (count == 0)
+    return;
+  if (value < 0)
+    value = 0;
   counts_[IndexOf(value)] += count;
-  if (total_ == 0 || value < min_) min_ = value;
-  if (value > max_) max_ = value;
+  if (total_ == 0 || value < min_)
+    min_ = value;
+  if (value > max_)
+    max_ = value;
   total_ += count;
   sum_ += static_cast<long double>(value) * count;
 }
 
 void Histogram::Merge(const Histogram& other) {
-  if (other.total_ == 0) return;
-  for (size_t i = 0; i < kBuckets; ++i) counts_[i] += other.counts_[i];
-  if (total_ == 0 || other.min_ < min_) min_ = other.min_;
+  if (other.total_ == 0)
+    return;
+  for (size_t i = 0; i < kBuckets; ++i)
+    counts_[i] += other.counts_[i];
+  if (total_ == 0 || other.min_ < min_)
+    min_ = other.min_;
   max_ = std::max(max_, other.max_);
   total_ += other.total_;
   sum_ += other.sum_;
@@ -71,7 +80,8 @@ double Histogram::Mean() const {
 }
 
 int64_t Histogram::ValueAtPercentile(double p) const {
-  if (total_ == 0) return 0;
+  if (total_ == 0)
+    return 0;
   p = std::clamp(p, 0.0, 100.0);
   // Rank of the wanted value, 1-based; at least the first value.
   auto rank = static_cast<uint64_t>(std::ceil(p / 100.0 * static_cast<double>(total_)));
@@ -79,7 +89,8 @@ int64_t Histogram::ValueAtPercentile(double p) const {
   uint64_t seen = 0;
   for (size_t i = 0; i < kBuckets; ++i) {
     seen += counts_[i];
-    if (seen >= rank) return std::clamp(HighestEquivalent(i), min_, max_);
+    if (seen >= rank)
+      return std::clamp(HighestEquivalent(i), min_, max_);
   }
   return max_;
 }
@@ -89,8 +100,10 @@ std::string Histogram::Encode() const {
                     std::to_string(max_) + " " + std::to_string(static_cast<double>(sum_)) + ";";
   bool first = true;
   for (size_t i = 0; i < kBuckets; ++i) {
-    if (counts_[i] == 0) continue;
-    if (!first) out += ',';
+    if (counts_[i] == 0)
+      continue;
+    if (!first)
+      out += ',';
     first = false;
     out += std::to_string(i) + ":" + std::to_string(counts_[i]);
   }
@@ -112,13 +125,16 @@ bool Histogram::Decode(const std::string& text, Histogram* out) {
     unsigned long idx = 0;
     unsigned long long n = 0;
     int len = 0;
-    if (std::sscanf(p, "%lu:%llu%n", &idx, &n, &len) != 2 || idx >= kBuckets) return false;
+    if (std::sscanf(p, "%lu:%llu%n", &idx, &n, &len) != 2 || idx >= kBuckets)
+      return false;
     h.counts_[idx] = n;
     seen += n;
     p += len;
-    if (*p == ',') ++p;
+    if (*p == ',')
+      ++p;
   }
-  if (seen != total) return false;
+  if (seen != total)
+    return false;
   h.total_ = total;
   h.min_ = mn;
   h.max_ = mx;
@@ -129,10 +145,12 @@ bool Histogram::Decode(const std::string& text, Histogram* out) {
 
 std::vector<Histogram::CdfPoint> Histogram::Cdf() const {
   std::vector<CdfPoint> out;
-  if (total_ == 0) return out;
+  if (total_ == 0)
+    return out;
   uint64_t seen = 0;
   for (size_t i = 0; i < kBuckets; ++i) {
-    if (counts_[i] == 0) continue;
+    if (counts_[i] == 0)
+      continue;
     seen += counts_[i];
     out.push_back({std::clamp(HighestEquivalent(i), min_, max_),
                    static_cast<double>(seen) / static_cast<double>(total_)});

@@ -18,7 +18,8 @@ TEST(HistogramTest, EmptyHistogramReportsZeros) {
 
 TEST(HistogramTest, SmallValuesAreExact) {
   Histogram h;
-  for (int v = 1; v <= 100; ++v) h.Record(v);
+  for (int v = 1; v <= 100; ++v)
+    h.Record(v);
   EXPECT_EQ(h.ValueAtPercentile(50), 50);
   EXPECT_EQ(h.ValueAtPercentile(90), 90);
   EXPECT_EQ(h.ValueAtPercentile(99), 99);
@@ -32,7 +33,8 @@ TEST(HistogramTest, SmallValuesAreExact) {
 // (relative error < 2^-(kSubBucketBits-1)).
 TEST(HistogramTest, PercentilesOfKnownSampleWithinBucketPrecision) {
   Histogram h;
-  for (int64_t v = 1; v <= 1000000; ++v) h.Record(v);
+  for (int64_t v = 1; v <= 1000000; ++v)
+    h.Record(v);
   const double tol = 1.0 / (1 << (Histogram::kSubBucketBits - 1));
   for (double p : {50.0, 90.0, 99.0, 99.9}) {
     double exact = p * 10000;
@@ -76,7 +78,8 @@ TEST(HistogramTest, MergeEqualsRecordingEverything) {
   }
   a.Merge(b);
   EXPECT_EQ(a.count(), all.count());
-  for (double p : {1.0, 50.0, 99.0, 99.99}) EXPECT_EQ(a.ValueAtPercentile(p), all.ValueAtPercentile(p));
+  for (double p : {1.0, 50.0, 99.0, 99.99})
+    EXPECT_EQ(a.ValueAtPercentile(p), all.ValueAtPercentile(p));
   EXPECT_EQ(a.max(), all.max());
   EXPECT_EQ(a.min(), all.min());
   auto cdf = a.Cdf();
@@ -86,7 +89,8 @@ TEST(HistogramTest, MergeEqualsRecordingEverything) {
 
 TEST(HistogramTest, EncodeDecodeRoundTrip) {
   Histogram h;
-  for (int64_t v : {0, 5, 300, 123456, 99999999}) h.Record(v, 3);
+  for (int64_t v : {0, 5, 300, 123456, 99999999})
+    h.Record(v, 3);
   Histogram back;
   ASSERT_TRUE(Histogram::Decode(h.Encode(), &back));
   EXPECT_EQ(back.count(), h.count());

@@ -12,6 +12,8 @@
 
 namespace tidemark::bench {
 
+// The 1-minute load average (/proc/loadavg); -1 if unreadable.
+double LoadAvg1();
 // utime + stime of `pid` in seconds (resolution: one clock tick, 10 ms).
 Result<double> ProcCpuSeconds(int pid);
 // VmHWM (peak resident set size) of `pid` in bytes.

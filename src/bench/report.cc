@@ -13,7 +13,9 @@
 namespace tidemark::bench {
 namespace {
 
-double Ms(int64_t ns) { return static_cast<double>(ns) / 1e6; }
+double Ms(int64_t ns) {
+  return static_cast<double>(ns) / 1e6;
+}
 
 nlohmann::json LatencyJson(const Histogram& h) {
   return {{"count", h.count()},
@@ -30,9 +32,11 @@ std::vector<double> Values(const BenchReport& report, const std::string& target,
                            const std::string& metric) {
   std::vector<double> out;
   for (const auto& r : report.reps) {
-    if (r.target != target) continue;
+    if (r.target != target)
+      continue;
     double v = MetricValue(r, metric);
-    if (v >= 0) out.push_back(v);
+    if (v >= 0)
+      out.push_back(v);
   }
   return out;
 }
@@ -40,7 +44,8 @@ std::vector<double> Values(const BenchReport& report, const std::string& target,
 // Display form of a figure; negative values mean "unknown" unless `signed_ok`
 // (a CI bound may legitimately be negative with few repetitions).
 std::string Fmt(double v, int prec = 3, bool signed_ok = false) {
-  if (v < 0 && !signed_ok) return "n/a";
+  if (v < 0 && !signed_ok)
+    return "n/a";
   char buf[48];
   if (std::fabs(v) >= 1000) {
     std::snprintf(buf, sizeof buf, "%.0f", v);
@@ -53,7 +58,8 @@ std::string Fmt(double v, int prec = 3, bool signed_ok = false) {
 Histogram Merged(const BenchReport& report, const std::string& target) {
   Histogram h;
   for (const auto& r : report.reps) {
-    if (r.target == target) h.Merge(r.result.latency);
+    if (r.target == target)
+      h.Merge(r.result.latency);
   }
   return h;
 }
@@ -75,14 +81,21 @@ const std::vector<Metric>& Metrics() {
 
 double MetricValue(const RepRecord& r, const std::string& name) {
   const Histogram& h = r.result.latency;
-  if (name == "throughput") return r.result.throughput;
-  if (name == "p50_ms") return Ms(h.ValueAtPercentile(50));
-  if (name == "p90_ms") return Ms(h.ValueAtPercentile(90));
-  if (name == "p99_ms") return Ms(h.ValueAtPercentile(99));
-  if (name == "p999_ms") return Ms(h.ValueAtPercentile(99.9));
-  if (name == "max_ms") return Ms(h.max());
+  if (name == "throughput")
+    return r.result.throughput;
+  if (name == "p50_ms")
+    return Ms(h.ValueAtPercentile(50));
+  if (name == "p90_ms")
+    return Ms(h.ValueAtPercentile(90));
+  if (name == "p99_ms")
+    return Ms(h.ValueAtPercentile(99));
+  if (name == "p999_ms")
+    return Ms(h.ValueAtPercentile(99.9));
+  if (name == "max_ms")
+    return Ms(h.max());
   if (name == "cpu_us_per_op") {
-    if (r.server_cpu_s < 0 || r.result.ok == 0) return -1;
+    if (r.server_cpu_s < 0 || r.result.ok == 0)
+      return -1;
     return r.server_cpu_s * 1e6 / static_cast<double>(r.result.ok + r.result.warmup_requests);
   }
   return -1;
@@ -90,19 +103,24 @@ double MetricValue(const RepRecord& r, const std::string& name) {
 
 std::vector<std::string> Verdicts(const BenchReport& report) {
   std::vector<std::string> out;
-  if (report.targets.size() != 2) return out;
+  if (report.targets.size() != 2)
+    return out;
   const std::string& a = report.targets[0].label;
   const std::string& b = report.targets[1].label;
   for (const Metric& m : Metrics()) {
     std::string name = m.name;
-    if (name == "p90_ms" || name == "max_ms") continue;  // keep the verdict list short
+    if (name == "p90_ms" || name == "max_ms")
+      continue;  // keep the verdict list short
     auto va = Values(report, a, name), vb = Values(report, b, name);
-    if (va.empty() || vb.empty()) continue;
+    if (va.empty() || vb.empty())
+      continue;
     std::string what = report.workload_name + " " +
                        (name == "throughput" ? std::string("throughput")
-                        : name == "cpu_us_per_op" ? std::string("server CPU/request")
-                                  : name == "p999_ms"       ? std::string("p99.9 latency")
-                                                  : name.substr(0, name.size() - 3) + " latency");
+                        : name == "cpu_us_per_op"
+                            ? std::string(report.workload_name == "watch" ? "server CPU/event"
+                                                                          : "server CPU/request")
+                        : name == "p999_ms" ? std::string("p99.9 latency")
+                                            : name.substr(0, name.size() - 3) + " latency");
     out.push_back(Verdict(what, RatioTest(va, vb)));
   }
   return out;
@@ -150,19 +168,25 @@ nlohmann::json RenderJson(const BenchReport& report) {
       }
     }
     nlohmann::json cdf = nlohmann::json::array();
-    for (const auto& p : r.result.latency.Cdf()) cdf.push_back({Ms(p.value), p.fraction});
+    for (const auto& p : r.result.latency.Cdf())
+      cdf.push_back({Ms(p.value), p.fraction});
     rep["latency_cdf_ms"] = std::move(cdf);
-    for (const auto& [k, v] : r.extra.items()) rep[k] = v;
+    for (const auto& [k, v] : r.extra.items())
+      rep[k] = v;
     j["repetitions"].push_back(std::move(rep));
   }
   for (const auto& t : report.targets) {
     nlohmann::json s;
     for (const Metric& m : Metrics()) {
       auto v = Values(report, t.label, m.name);
-      if (v.empty()) continue;
+      if (v.empty())
+        continue;
       Interval ci = MeanCi95(v);
-      s[m.name] = {{"n", v.size()},      {"values", v},         {"median", Median(v)},
-                   {"mean", Mean(v)},    {"stddev", SampleStdDev(v)},
+      s[m.name] = {{"n", v.size()},
+                   {"values", v},
+                   {"median", Median(v)},
+                   {"mean", Mean(v)},
+                   {"stddev", SampleStdDev(v)},
                    {"ci95_mean", {ci.low, ci.high}}};
     }
     j["summary"][t.label] = std::move(s);
@@ -172,7 +196,8 @@ nlohmann::json RenderJson(const BenchReport& report) {
     for (const Metric& m : Metrics()) {
       auto va = Values(report, report.targets[0].label, m.name);
       auto vb = Values(report, report.targets[1].label, m.name);
-      if (va.empty() || vb.empty()) continue;
+      if (va.empty() || vb.empty())
+        continue;
       RatioResult r = RatioTest(va, vb);
       WelchResult w = WelchTTest(va, vb);
       j["comparisons"].push_back({{"metric", m.name},
@@ -209,16 +234,21 @@ std::string RenderMarkdown(const BenchReport& report) {
             : std::string("closed loop")) +
        ". Load average (1 min) before/after: " + Fmt(report.load_avg_before) + " / " +
        Fmt(report.load_avg_after) + ".\n\n";
-  if (report.cancelled) o += "**Interrupted:** only the finished repetitions are reported.\n\n";
-  for (const auto& p : report.problems) o += "* Problem: " + p + "\n";
-  if (!report.problems.empty()) o += "\n";
+  if (report.cancelled)
+    o += "**Interrupted:** only the finished repetitions are reported.\n\n";
+  for (const auto& p : report.problems)
+    o += "* Problem: " + p + "\n";
+  if (!report.problems.empty())
+    o += "\n";
 
   if (report.mode == "engines") {
     // Many targets: one row per engine instead of one column.
     o += "## Summary (median over repetitions [CI95 of the mean])\n\n| engine |";
-    for (const Metric& m : Metrics()) o += std::string(" ") + m.title + " |";
+    for (const Metric& m : Metrics())
+      o += std::string(" ") + m.title + " |";
     o += "\n|---|";
-    for (size_t i = 0; i < Metrics().size(); ++i) o += "---|";
+    for (size_t i = 0; i < Metrics().size(); ++i)
+      o += "---|";
     o += "\n";
     for (const auto& t : report.targets) {
       o += "| " + t.label + " |";
@@ -244,78 +274,89 @@ std::string RenderMarkdown(const BenchReport& report) {
     }
     o += "\n";
   } else {
-  o += "## Summary (median over repetitions, CI95 of the mean)\n\n| metric |";
-  for (const auto& t : report.targets) o += " " + t.label + " |";
-  if (report.targets.size() == 2) o += " B/A |";
-  o += "\n|---|";
-  for (size_t i = 0; i < report.targets.size(); ++i) o += "---|";
-  if (report.targets.size() == 2) o += "---|";
-  o += "\n";
-  for (const Metric& m : Metrics()) {
-    std::string row = "| " + std::string(m.title) + " |";
-    bool any = false;
-    std::vector<std::vector<double>> vals;
-    for (const auto& t : report.targets) {
-      auto v = Values(report, t.label, m.name);
-      vals.push_back(v);
-      if (v.empty()) {
-        row += " n/a |";
-        continue;
-      }
-      any = true;
-      Interval ci = MeanCi95(v);
-      row += ' ';
-      row += Fmt(Median(v));
-      row += " [";
-      row += Fmt(ci.low, 3, true);
-      row += " to ";
-      row += Fmt(ci.high, 3, true);
-      row += "] |";
-    }
-    if (report.targets.size() == 2) {
-      if (!vals[0].empty() && !vals[1].empty()) {
-        RatioResult r = RatioTest(vals[0], vals[1]);
+    o += "## Summary (median over repetitions, CI95 of the mean)\n\n| metric |";
+    for (const auto& t : report.targets)
+      o += " " + t.label + " |";
+    if (report.targets.size() == 2)
+      o += " B/A |";
+    o += "\n|---|";
+    for (size_t i = 0; i < report.targets.size(); ++i)
+      o += "---|";
+    if (report.targets.size() == 2)
+      o += "---|";
+    o += "\n";
+    for (const Metric& m : Metrics()) {
+      std::string row = "| " + std::string(m.title) + " |";
+      bool any = false;
+      std::vector<std::vector<double>> vals;
+      for (const auto& t : report.targets) {
+        auto v = Values(report, t.label, m.name);
+        vals.push_back(v);
+        if (v.empty()) {
+          row += " n/a |";
+          continue;
+        }
+        any = true;
+        Interval ci = MeanCi95(v);
         row += ' ';
-        row += Fmt(r.ratio);
-        row += "x (p ";
-        row += r.valid ? Fmt(r.p_value, 2) : std::string("n/a");
-        row += ") |";
-      } else {
-        row += " n/a |";
+        row += Fmt(Median(v));
+        row += " [";
+        row += Fmt(ci.low, 3, true);
+        row += " to ";
+        row += Fmt(ci.high, 3, true);
+        row += "] |";
       }
+      if (report.targets.size() == 2) {
+        if (!vals[0].empty() && !vals[1].empty()) {
+          RatioResult r = RatioTest(vals[0], vals[1]);
+          row += ' ';
+          row += Fmt(r.ratio);
+          row += "x (p ";
+          row += r.valid ? Fmt(r.p_value, 2) : std::string("n/a");
+          row += ") |";
+        } else {
+          row += " n/a |";
+        }
+      }
+      if (any)
+        o += row + "\n";
     }
-    if (any) o += row + "\n";
-  }
-  o += "\n";
+    o += "\n";
   }  // not engines
   auto verdicts = Verdicts(report);
   if (!verdicts.empty()) {
     o += "## Verdicts (Welch t-test on log values, alpha 0.05)\n\n";
-    for (const auto& v : verdicts) o += "* " + v + "\n";
+    for (const auto& v : verdicts)
+      o += "* " + v + "\n";
     o += "\n";
   }
   if (report.mode == "engines") {
     o += "## Engine figures (median over repetitions)\n\n"
          "CPU per request above is the whole benchmark process (engine + generator).\n\n"
-         "| engine | on-disk size (MiB) | bytes written to disk | write amplification | peak RSS (MiB) |\n"
+         "| engine | on-disk size (MiB) | bytes written to disk | write amplification | peak RSS "
+         "(MiB) |\n"
          "|---|---|---|---|---|\n";
     for (const auto& t : report.targets) {
       std::vector<double> disk, written, amp, rss;
       for (const auto& r : report.reps) {
-        if (r.target != t.label) continue;
+        if (r.target != t.label)
+          continue;
         disk.push_back(r.extra.value("disk_bytes", 0.0) / 1048576.0);
         written.push_back(r.extra.value("write_bytes", 0.0));
         amp.push_back(r.extra.value("write_amplification", 0.0));
         rss.push_back(r.extra.value("peak_rss_bytes", 0.0) / 1048576.0);
       }
-      if (disk.empty()) continue;
+      if (disk.empty())
+        continue;
       o += "| " + t.label + " | " + Fmt(Median(disk)) + " | " + Fmt(Median(written)) + " | " +
            Fmt(Median(amp)) + " | " + Fmt(Median(rss)) + " |\n";
     }
     o += "\n";
   }
-  o += report.mode == "engines" ? "## Engines\n\n| engine | directory | kind | PID | peak RSS (MiB) |\n|---|---|---|---|---|\n"
-                                : "## Servers\n\n| target | endpoint | version | PID | peak RSS (MiB) |\n|---|---|---|---|---|\n";
+  o += report.mode == "engines" ? "## Engines\n\n| engine | directory | kind | PID | peak RSS "
+                                  "(MiB) |\n|---|---|---|---|---|\n"
+                                : "## Servers\n\n| target | endpoint | version | PID | peak RSS "
+                                  "(MiB) |\n|---|---|---|---|---|\n";
   for (const auto& t : report.targets) {
     o += "| " + t.label + " | " + t.endpoint + " | " + t.server_version + " | " +
          (t.pid > 0 ? std::to_string(t.pid) : std::string("unknown")) + " | " +
@@ -324,7 +365,8 @@ std::string RenderMarkdown(const BenchReport& report) {
          " |\n";
   }
   o += "\n## Every repetition (in execution order)\n\n"
-       "| target | rep | ok | errors | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | CPU us/req |\n"
+       "| target | rep | ok | errors | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | CPU "
+       "us/req |\n"
        "|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& r : report.reps) {
     o += "| " + r.target + " | " + std::to_string(r.rep + 1) + " | " + std::to_string(r.result.ok) +
@@ -376,7 +418,8 @@ std::string RenderThroughputSvg(const BenchReport& report) {
     s.markers = true;
     std::vector<double> v;
     for (const auto& r : report.reps) {
-      if (r.target != t.label) continue;
+      if (r.target != t.label)
+        continue;
       s.points.emplace_back(r.rep + 1, r.result.throughput);
       v.push_back(r.result.throughput);
       max_rep = std::max(max_rep, r.rep + 1);
@@ -386,11 +429,13 @@ std::string RenderThroughputSvg(const BenchReport& report) {
       PlotSeries med;
       med.name = t.label + " median";
       med.dashed = true;
-      med.points = {{1, Median(v)}, {std::max<double>(2, static_cast<double>(v.size())), Median(v)}};
+      med.points = {{1, Median(v)},
+                    {std::max<double>(2, static_cast<double>(v.size())), Median(v)}};
       series.push_back(std::move(med));
     }
   }
-  for (int i = 1; i <= std::max(max_rep, 2); ++i) spec.x_ticks.emplace_back(i, std::to_string(i));
+  for (int i = 1; i <= std::max(max_rep, 2); ++i)
+    spec.x_ticks.emplace_back(i, std::to_string(i));
   return RenderSvg(spec, series);
 }
 

@@ -13,10 +13,10 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "base/status.h"
 #include "bench/driver.h"
+
+#include <nlohmann/json.hpp>
 
 namespace tidemark::bench {
 

@@ -49,6 +49,15 @@ struct RunConfig {
   bool loopback_only = false;
   int64_t connect_timeout_ms = 5000;
   std::string command_line;
+  // Watch workload (workload_name "watch"): `watchers` watchers over
+  // `watch_streams` streams on the first `watched_keys` keys; puts on those
+  // keys in open loop at `put_rate`/s carry their send time in the value;
+  // the reported latency is put send -> event received, throughput events/s.
+  bool watch = false;
+  int watchers = 100;
+  int watch_streams = 10;
+  uint64_t watched_keys = 10;
+  double put_rate = 1000;
 };
 
 // Validates `config` without touching the network: kInvalidArgument with a

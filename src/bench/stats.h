@@ -36,7 +36,7 @@ Interval MeanCi95(const std::vector<double>& xs);
 
 // Welch's two-sample t-test of mean(b) - mean(a).
 struct WelchResult {
-  double diff = 0;     // mean(b) - mean(a)
+  double diff = 0;  // mean(b) - mean(a)
   double t = 0;
   double df = 0;       // Welch-Satterthwaite
   double p_value = 1;  // two-sided

@@ -7,10 +7,14 @@ namespace tidemark::bench {
 
 const char* OpTypeName(OpType t) {
   switch (t) {
-    case OpType::kRange: return "range";
-    case OpType::kPut: return "put";
-    case OpType::kDelete: return "delete";
-    case OpType::kTxn: return "txn";
+    case OpType::kRange:
+      return "range";
+    case OpType::kPut:
+      return "put";
+    case OpType::kDelete:
+      return "delete";
+    case OpType::kTxn:
+      return "txn";
   }
   return "?";
 }
@@ -18,7 +22,8 @@ const char* OpTypeName(OpType t) {
 std::string OpMix::Describe() const {
   std::string out;
   for (size_t i = 0; i < kOpTypes; ++i) {
-    if (weight[i] <= 0) continue;
+    if (weight[i] <= 0)
+      continue;
     char buf[64];
     std::snprintf(buf, sizeof buf, "%s%s=%g", out.empty() ? "" : ",",
                   OpTypeName(static_cast<OpType>(i)), weight[i]);
@@ -34,7 +39,8 @@ Result<OpMix> ParseOpMix(const std::string& spec) {
   double total = 0;
   while (start < spec.size()) {
     size_t comma = spec.find(',', start);
-    if (comma == std::string::npos) comma = spec.size();
+    if (comma == std::string::npos)
+      comma = spec.size();
     std::string item = spec.substr(start, comma - start);
     start = comma + 1;
     size_t eq = item.find('=');
@@ -50,31 +56,38 @@ Result<OpMix> ParseOpMix(const std::string& spec) {
     }
     int idx = -1;
     for (size_t i = 0; i < kOpTypes; ++i) {
-      if (name == OpTypeName(static_cast<OpType>(i))) idx = static_cast<int>(i);
+      if (name == OpTypeName(static_cast<OpType>(i)))
+        idx = static_cast<int>(i);
     }
-    if (name == "del") idx = static_cast<int>(OpType::kDelete);
+    if (name == "del")
+      idx = static_cast<int>(OpType::kDelete);
     if (idx < 0) {
-      return InvalidArgumentError("unknown workload operation '" + name + "' in mix '" + spec +
-                                  "' (expected range, put, delete, txn; watch is not available yet)");
+      return InvalidArgumentError(
+          "unknown workload operation '" + name + "' in mix '" + spec +
+          "' (expected range, put, delete, txn; watch is not available yet)");
     }
     mix.weight[idx] += w;
     total += w;
   }
-  if (total <= 0) return InvalidArgumentError("mix '" + spec + "': no operation has a positive weight");
+  if (total <= 0)
+    return InvalidArgumentError("mix '" + spec + "': no operation has a positive weight");
   return mix;
 }
 
 Result<std::unique_ptr<OpGenerator>> OpGenerator::Create(const WorkloadSpec& spec) {
   if (spec.key_size == 0 || spec.key_size > 4096) {
-    return InvalidArgumentError("key size must be in [1, 4096], got " + std::to_string(spec.key_size));
+    return InvalidArgumentError("key size must be in [1, 4096], got " +
+                                std::to_string(spec.key_size));
   }
   std::unique_ptr<OpGenerator> g(new OpGenerator());
   g->spec_ = spec;
   TM_ASSIGN_OR_RETURN(g->chooser_, ParseKeyChooser(spec.key_dist, spec.key_space));
   TM_ASSIGN_OR_RETURN(g->value_size_, ParseSizeDist(spec.value_size));
   double total = 0;
-  for (double w : spec.mix.weight) total += w;
-  if (total <= 0) return InvalidArgumentError("operation mix is empty");
+  for (double w : spec.mix.weight)
+    total += w;
+  if (total <= 0)
+    return InvalidArgumentError("operation mix is empty");
   double acc = 0;
   for (size_t i = 0; i < kOpTypes; ++i) {
     acc += spec.mix.weight[i] / total;
@@ -84,7 +97,8 @@ Result<std::unique_ptr<OpGenerator>> OpGenerator::Create(const WorkloadSpec& spe
   // Incompressible-looking but deterministic bytes; a value is a slice.
   g->value_pool_.resize(g->value_size_.hi + 4096);
   Rng fill(42);
-  for (char& c : g->value_pool_) c = static_cast<char>('a' + fill() % 26);
+  for (char& c : g->value_pool_)
+    c = static_cast<char>('a' + fill() % 26);
   return g;
 }
 
@@ -92,7 +106,8 @@ Op OpGenerator::Next(Rng& rng) {
   Op op;
   double u = std::uniform_real_distribution<double>(0, 1)(rng);
   size_t t = 0;
-  while (t + 1 < kOpTypes && u >= cumulative_[t]) ++t;
+  while (t + 1 < kOpTypes && u >= cumulative_[t])
+    ++t;
   op.type = static_cast<OpType>(t);
   op.key = FormatKey(chooser_->Next(rng), spec_.key_size);
   if (op.type == OpType::kPut || op.type == OpType::kTxn) {

@@ -26,7 +26,7 @@ const char* OpTypeName(OpType t);
 struct Op {
   OpType type = OpType::kPut;
   std::string key;
-  std::string value;        // put / txn
+  std::string value;          // put / txn
   bool serializable = false;  // range
 };
 

@@ -263,6 +263,10 @@ void StartArchive(Core* c) {
   if (c->options.archive_sync) {
     p->set_hold_acks_until_archived(true);
     a->set_on_archived([p](uint64_t i) { p->OnArchived(i); });
+    a->set_on_fenced([p](const std::string& why) {
+      p->FailHeldAcks(UnavailableError(
+          "etcdserver: request committed locally but cannot be archived (--archive-sync): " + why));
+    });
   }
   a->Start();
 }

@@ -246,6 +246,9 @@ httplib::Server::Handler WatchStreamHandler(std::shared_ptr<etcdserverpb::Watch:
 }  // namespace
 
 void RegisterHttpRoutes(Core* core, httplib::Server* http) {
+  // Each /v3/watch stream holds one worker thread for its lifetime; the
+  // default pool (8) would let a few HTTP watchers starve every other route.
+  http->new_task_queue = [] { return new httplib::ThreadPool(64); };
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);

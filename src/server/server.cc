@@ -274,6 +274,25 @@ Status Server::Start() {
   TM_RETURN_IF_ERROR(StartWatchHub(c));  // before the apply thread runs
   StartArchive(c);  // wires the archive gates before the pipeline runs
   c->pipeline->Start();
+  {
+    // The start-of-term entry (see internal.proto Noop); serve only once it
+    // is durable so Status never reports a zero raft index.
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    Status noop_status;
+    internal::InternalRequest noop;
+    noop.mutable_noop();
+    c->pipeline->Propose(std::move(noop), [&](const Status& s, internal::InternalResponse*) {
+      std::lock_guard<std::mutex> lock(mu);
+      noop_status = s;
+      done = true;
+      cv.notify_one();
+    });
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return done; });
+    TM_RETURN_IF_ERROR(noop_status);
+  }
 
   c->services.push_back(NewKvService(c));
   c->services.push_back(NewMaintenanceService(c));

@@ -150,7 +150,7 @@ class WatchReactor final : public grpc::ServerBidiReactor<WatchRequest, WatchRes
       size_t size = base_size;
       while (i < n) {
         size_t es = whole.events(i).ByteSizeLong() + 8;
-        if (part.events_size() > 0 && size + es > limit) break;
+        if (part.events_size() > 0 && size + es >= limit) break;
         *part.add_events() = std::move(*whole.mutable_events(i));
         size += es;
         ++i;

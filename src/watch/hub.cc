@@ -33,13 +33,15 @@ bool Watcher::Wants(const mvcc::Event& e) const {
 Hub::Hub(const mvcc::Store* store, Clock* clock, HubOptions options)
     : store_(store), clock_(clock), options_(options) {
   hub_rev_ = store_->current_revision();
+  epoch_ns_ = clock_->MonotonicNanos();
 }
 
 Hub::~Hub() {
   Stop();
   for (const auto& s : streams_) {
-    for (auto& [id, w] : s->watchers) delete w;
-    s->watchers.clear();
+    std::vector<Watcher*> ws;
+    s->watchers.ForAll([&](Watcher* w) { ws.push_back(w); });
+    for (Watcher* w : ws) delete w;
   }
 }
 
@@ -100,7 +102,7 @@ void Hub::CloseStream(const std::shared_ptr<Stream>& s) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<Watcher*> ws;
   ws.reserve(s->watchers.size());
-  for (auto& [id, w] : s->watchers) ws.push_back(w);
+  s->watchers.ForAll([&](Watcher* w) { ws.push_back(w); });
   for (Watcher* w : ws) RemoveWatcherLocked(w);
   streams_.erase(s);
 }
@@ -113,9 +115,9 @@ Result<int64_t> Hub::Watch(Stream* s, const WatchSpec& spec) {
   std::lock_guard<std::mutex> lock(mu_);
   int64_t id = spec.watch_id;
   if (id != 0) {
-    if (s->watchers.count(id)) return InvalidArgumentError(kErrDuplicateId);
+    if (s->watchers.Find(id)) return InvalidArgumentError(kErrDuplicateId);
   } else {
-    while (s->watchers.count(s->next_auto_id)) ++s->next_auto_id;
+    while (s->watchers.Find(s->next_auto_id)) ++s->next_auto_id;
     id = s->next_auto_id++;
   }
   const int64_t cur = store_->current_revision();
@@ -125,14 +127,14 @@ Result<int64_t> Hub::Watch(Stream* s, const WatchSpec& spec) {
   w->key_len = static_cast<uint32_t>(spec.key.size());
   w->id = id;
   w->next_rev = spec.start_revision > 0 ? spec.start_revision : cur + 1;
-  w->last_sent_ns = clock_->MonotonicNanos();
+  w->last_sent = Ticks(clock_->MonotonicNanos());
   if (spec.prev_kv) w->flags |= Watcher::kPrevKv;
   if (spec.no_put) w->flags |= Watcher::kNoPut;
   if (spec.no_delete) w->flags |= Watcher::kNoDelete;
   if (spec.progress_notify) w->flags |= Watcher::kProgress;
   if (spec.fragment) w->flags |= Watcher::kFragment;
   if (spec.range_end.empty()) w->flags |= Watcher::kSingleKey;
-  s->watchers.emplace(id, w);
+  s->watchers.Insert(w);
   ++watcher_count_;
 
   Response created;
@@ -161,9 +163,9 @@ Result<int64_t> Hub::Watch(Stream* s, const WatchSpec& spec) {
 
 bool Hub::Cancel(Stream* s, int64_t watch_id) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = s->watchers.find(watch_id);
-  if (it == s->watchers.end()) return false;
-  RemoveWatcherLocked(it->second);
+  Watcher* w = s->watchers.Find(watch_id);
+  if (w == nullptr) return false;
+  RemoveWatcherLocked(w);
   Response r;
   r.watch_id = watch_id;
   r.canceled = true;
@@ -263,8 +265,7 @@ void Hub::FanOutLocked(Published& p) {
     hits[it->second].second.push_back(i);
   };
   for (uint32_t i = 0; i < p.events.size(); ++i) {
-    auto [b, e] = single_.equal_range(std::string_view(p.events[i].kv.key));
-    for (auto it = b; it != e; ++it) hit(it->second, i);
+    single_.ForEach(p.events[i].kv.key, [&](Watcher* w) { hit(w, i); });
     for (Watcher* w : range_watchers_) hit(w, i);
   }
   const int64_t now = hits.empty() ? 0 : clock_->MonotonicNanos();
@@ -281,7 +282,7 @@ void Hub::FanOutLocked(Published& p) {
     size_t n = r.events.size();
     if (w->stream->TryEnqueueData(r)) {
       w->next_rev = rev + 1;
-      w->last_sent_ns = now;
+      w->last_sent = Ticks(now);
       events_sent_.fetch_add(n, std::memory_order_relaxed);
     } else {
       MakeUnsyncedLocked(w, rev);  // victim: re-read from `rev` later
@@ -340,7 +341,7 @@ bool Hub::CatchUpLocked() {
     if (!r.events.empty()) {
       size_t n = r.events.size();
       if (!w->stream->TryEnqueueData(r)) continue;  // full again: retry later
-      w->last_sent_ns = now;
+      w->last_sent = Ticks(now);
       events_sent_.fetch_add(n, std::memory_order_relaxed);
     }
     w->next_rev = hi + 1;
@@ -359,12 +360,15 @@ void Hub::ProgressLocked(int64_t now) {
   const int64_t interval = options_.progress_interval_ns;
   next_progress_check_ns_ = now + std::max<int64_t>(interval / 10, 1);
   for (Watcher* w : progress_) {
-    if (!(w->flags & Watcher::kSynced) || now - w->last_sent_ns < interval) continue;
+    if (!(w->flags & Watcher::kSynced) ||
+        static_cast<int64_t>(Ticks(now) - w->last_sent) * kTickNs < interval) {
+      continue;
+    }
     Response r;
     r.watch_id = w->id;
     r.revision = hub_rev_;
     w->stream->EnqueueControl(std::move(r));
-    w->last_sent_ns = now;
+    w->last_sent = Ticks(now);
   }
 }
 
@@ -382,7 +386,7 @@ void Hub::StreamProgressLocked() {
 void Hub::AddSyncedLocked(Watcher* w) {
   w->flags |= Watcher::kSynced;
   if (w->flags & Watcher::kSingleKey) {
-    single_.emplace(w->key(), w);
+    single_.Insert(w);
   } else {
     w->slot = static_cast<uint32_t>(range_watchers_.size());
     range_watchers_.push_back(w);
@@ -392,13 +396,7 @@ void Hub::AddSyncedLocked(Watcher* w) {
 void Hub::RemoveSyncedLocked(Watcher* w) {
   w->flags &= static_cast<uint8_t>(~Watcher::kSynced);
   if (w->flags & Watcher::kSingleKey) {
-    auto [b, e] = single_.equal_range(w->key());
-    for (auto it = b; it != e; ++it) {
-      if (it->second == w) {
-        single_.erase(it);
-        break;
-      }
-    }
+    single_.Remove(w);
   } else {
     Watcher* last = range_watchers_.back();
     range_watchers_[w->slot] = last;
@@ -421,7 +419,7 @@ void Hub::RemoveWatcherLocked(Watcher* w) {
     --w->stream->unsynced;
   }
   progress_.erase(w);
-  w->stream->watchers.erase(w->id);
+  w->stream->watchers.Remove(w);
   --watcher_count_;
   delete w;
 }

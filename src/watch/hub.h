@@ -44,6 +44,7 @@
 #include "mvcc/store.h"
 #include "mvcc/types.h"
 #include "watch/stream.h"
+#include "watch/watcher.h"
 
 namespace tidemark::watch {
 
@@ -71,33 +72,6 @@ struct WatchSpec {
   bool no_put = false;
   bool no_delete = false;
   bool fragment = false;
-};
-
-// Hub-owned per-watcher state (kept small: see docs/design/watch.md).
-class Watcher {
- public:
-  Stream* stream = nullptr;
-  std::string range;  // key bytes followed by range_end bytes
-  int64_t id = 0;
-  int64_t next_rev = 0;      // first revision not yet queued for the client
-  int64_t last_sent_ns = 0;  // clock time of the last response queued
-  uint32_t key_len = 0;
-  uint32_t slot = 0;  // index in Hub::range_watchers_ while synced
-  uint8_t flags = 0;
-
-  enum : uint8_t {
-    kPrevKv = 1,
-    kNoPut = 2,
-    kNoDelete = 4,
-    kProgress = 8,
-    kFragment = 16,
-    kSynced = 32,
-    kSingleKey = 64,
-  };
-  std::string_view key() const { return std::string_view(range).substr(0, key_len); }
-  std::string_view range_end() const { return std::string_view(range).substr(key_len); }
-  bool Matches(const std::string& k) const;
-  bool Wants(const mvcc::Event& e) const;
 };
 
 class Hub {
@@ -150,6 +124,12 @@ class Hub {
     std::vector<mvcc::Event> events;
   };
 
+  // Watcher::last_sent units: 0.1 s since the hub started (int32: 6.8 years).
+  static constexpr int64_t kTickNs = 100'000'000;
+  int32_t Ticks(int64_t mono_ns) const {
+    return static_cast<int32_t>((mono_ns - epoch_ns_) / kTickNs);
+  }
+
   void Loop();
   void FanOutLocked(Published& p);
   bool CatchUpLocked();  // true if it did work
@@ -164,6 +144,7 @@ class Hub {
   const mvcc::Store* store_;
   Clock* clock_;
   const HubOptions options_;
+  int64_t epoch_ns_ = 0;
 
   // Publish queue (apply thread -> watch thread).
   std::mutex q_mu_;
@@ -178,7 +159,7 @@ class Hub {
   mutable std::mutex mu_;
   int64_t hub_rev_ = 0;  // last revision fanned out (guarded by mu_)
   std::unordered_set<std::shared_ptr<Stream>> streams_;
-  std::unordered_multimap<std::string_view, Watcher*> single_;
+  KeyIndex single_;  // synced single-key watchers
   std::vector<Watcher*> range_watchers_;
   std::unordered_set<Watcher*> unsynced_;
   std::unordered_set<Watcher*> progress_;  // watchers with progress_notify

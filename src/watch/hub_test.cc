@@ -182,6 +182,23 @@ TEST_F(HubTest, RangesFiltersAndPrevKv) {
   }
 }
 
+TEST_F(HubTest, StartRevisionNowAndFuture) {
+  MakeHub();
+  int64_t first = Put("f", "0");
+  auto c = NewClient();
+  WatchSpec s;
+  s.key = "f";
+  ASSERT_EQ(*hub_->Watch(c->stream.get(), s), 0);  // from now: after `first`
+  s.start_revision = first + 3;                     // future
+  ASSERT_EQ(*hub_->Watch(c->stream.get(), s), 1);
+  std::vector<int64_t> revs;
+  for (int i = 0; i < 5; ++i) revs.push_back(Put("f", std::to_string(i)));
+  Settle(c.get());
+  EXPECT_EQ(c->got[0].revision, first);  // created header = current revision
+  EXPECT_EQ(Revs(c->got, 0), revs);
+  EXPECT_EQ(Revs(c->got, 1), std::vector<int64_t>(revs.begin() + 2, revs.end()));
+}
+
 TEST_F(HubTest, HistoryCatchUpJoinsLiveWithoutGapOrDuplicate) {
   HubOptions o;
   o.catchup_batch_revisions = 100;

@@ -29,10 +29,9 @@
 #include <vector>
 
 #include "mvcc/types.h"
+#include "watch/watcher.h"
 
 namespace tidemark::watch {
-
-class Watcher;
 
 // One WatchResponse in plain types (the transport converts it).
 struct Response {
@@ -88,7 +87,7 @@ class Stream {
   size_t pending_bytes() const;
 
   // ---- hub-private state (guarded by the hub's mutex, not by mu_) ----
-  std::unordered_map<int64_t, Watcher*> watchers;
+  IdIndex watchers;
   int64_t next_auto_id = 0;
   size_t unsynced = 0;           // watchers of this stream not caught up
   bool progress_wanted = false;  // a WatchProgressRequest is pending

@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import etcd_benchmark_bin, run_bench
+from benchlib import etcd_benchmark_bin, run_bench
 
 SHORT = ["--requests", "1500", "--warmup", "0.2s", "--conns", "2", "--clients", "10",
          "--key-space", "1000", "--progress", "never", "--test-mode"]
@@ -120,18 +120,22 @@ def parse_etcd_benchmark(text):
 def test_agrees_with_etcd_benchmark_tool(bench_bin, etcd, tmp_path):
     """Same server, same workload (put, 8 B keys, 256 B values, uniform over
     100k keys, 10 connections x 50 clients, 8000 requests), run alternately
-    three times each; the medians must agree within 15 %."""
+    four times each, in A B B A order so that neither always runs first on the
+    growing database; the medians must agree within 15 %."""
     tool = etcd_benchmark_bin()
     if tool is None:
         pytest.skip("etcd's benchmark tool not built (bench/build-etcd-benchmark.sh)")
     ours, theirs = [], []
-    for i in range(3):
+
+    def run_theirs():
         r = subprocess.run([tool, "put", f"--endpoints={etcd.endpoint}", "--conns=10",
                             "--clients=50", "--key-space-size=100000", "--key-size=8",
                             "--val-size=256", "--total=8000", "--precise"],
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stderr
         theirs.append(parse_etcd_benchmark(r.stdout))
+
+    def run_ours(i):
         out = tmp_path / f"agree{i}"
         r = run_bench(bench_bin, "run", "--endpoint", etcd.endpoint, "--conns", "10", "--clients",
                       "50", "--key-space", "100000", "--key-size", "8", "--value-size", "256",
@@ -139,6 +143,14 @@ def test_agrees_with_etcd_benchmark_tool(bench_bin, etcd, tmp_path):
                       "--progress", "never", "--out", str(out))
         assert r.returncode == 0, r.stdout + r.stderr
         ours.append(json.loads((out / "results.json").read_text())["repetitions"][0]["throughput"])
+
+    for i in range(4):
+        if i % 2 == 0:
+            run_theirs()
+            run_ours(i)
+        else:
+            run_ours(i)
+            run_theirs()
     ratio = statistics.median(ours) / statistics.median(theirs)
     print(f"harness {ours} vs etcd benchmark {theirs}: ratio {ratio:.3f}")
     assert 0.85 <= ratio <= 1.15, f"harness {ours} vs etcd benchmark {theirs}"
@@ -177,3 +189,23 @@ def test_engines_smoke(bench_bin, tmp_path):
     assert "## Engine figures" in (out / "results.md").read_text()
     bad = run_bench(bench_bin, "engines", "--engines", "berkeleydb", "--out", str(tmp_path / "x"))
     assert bad.returncode == 2 and "unknown engine 'berkeleydb'" in bad.stderr
+
+
+def test_watch_workload_counts_every_event(bench_bin, tidemark, tmp_path):
+    """100 watchers on 4 keys over 4 streams, puts at 200/s for 1 s: every put
+    reaches its 25 watchers; events/s and put -> event latency are reported."""
+    out = tmp_path / "watch"
+    r = run_bench(bench_bin, "run", "--endpoint", tidemark.endpoint, "--workload", "watch",
+                  "--watchers", "100", "--watch-streams", "4", "--watched-keys", "4",
+                  "--put-rate", "200", "--duration", "1s", "--warmup", "0.2s", "--reps", "1",
+                  "--conns", "2", "--clients", "4", "--progress", "never", "--test-mode",
+                  "--out", str(out))
+    assert r.returncode == 0, r.stdout + r.stderr
+    j = json.loads((out / "results.json").read_text())
+    rep = j["repetitions"][0]
+    assert j["workload"] == "watch"
+    total_puts = rep["puts_ok"] + 40  # 0.2 s warm-up at 200/s
+    assert rep["watch_events_total"] == total_puts * 25, rep
+    assert rep["ok"] == rep["puts_ok"] * 25
+    assert 0 < rep["latency"]["p50_ms"] < 1000
+    assert 3000 < rep["throughput"] < 7000  # ~200 puts/s x 25 watchers

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.differential
 def assert_same_sessions(ref_out, tgt_out, what):
     assert len(ref_out) == len(tgt_out)
     for i, (r, t) in enumerate(zip(ref_out, tgt_out)):
-        assert t == r, f"{what}: step {i} ({r.get('step')}) differs -- reference (left) vs target (right)"
+        assert r == t, f"{what}: step {i} ({r.get('step')}) differs -- reference (left) vs target (right)"
 
 
 # ---------------------------------------------------------------------------------------------

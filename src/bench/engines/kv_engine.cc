@@ -12,8 +12,7 @@ struct Factory {
 
 const std::vector<Factory>& Factories() {
   static const std::vector<Factory> kFactories = {
-      {"tidemark", OpenTidemark},
-      {"rocksdb", OpenRocksDb},
+      {"tidemark", OpenTidemark}, {"rocksdb", OpenRocksDb},
 #ifdef TM_BENCH_HAVE_LEVELDB
       {"leveldb", OpenLevelDb},
 #endif
@@ -31,17 +30,20 @@ const std::vector<Factory>& Factories() {
 
 std::vector<std::string> AvailableEngines() {
   std::vector<std::string> out;
-  for (const auto& f : Factories()) out.emplace_back(f.name);
+  for (const auto& f : Factories())
+    out.emplace_back(f.name);
   return out;
 }
 
 Result<std::unique_ptr<KvEngine>> OpenEngine(const std::string& name, const std::string& dir,
                                              bool sync) {
   for (const auto& f : Factories()) {
-    if (name == f.name) return f.open(dir, sync);
+    if (name == f.name)
+      return f.open(dir, sync);
   }
   std::string known;
-  for (const auto& n : AvailableEngines()) known += (known.empty() ? "" : ", ") + n;
+  for (const auto& n : AvailableEngines())
+    known += (known.empty() ? "" : ", ") + n;
   return InvalidArgumentError("unknown engine '" + name + "' (this build has: " + known + ")");
 }
 

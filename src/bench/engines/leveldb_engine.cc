@@ -8,7 +8,8 @@ namespace tidemark::bench {
 namespace {
 
 Status FromLevel(const leveldb::Status& s) {
-  if (s.ok()) return Status::Ok();
+  if (s.ok())
+    return Status::Ok();
   return IoError("leveldb: " + s.ToString());
 }
 
@@ -17,12 +18,15 @@ class LevelEngine final : public KvEngine {
   LevelEngine(leveldb::DB* db, bool sync) : db_(db) { wo_.sync = sync; }
   ~LevelEngine() override { Close().IgnoreError(); }  // nothing to report: leveldb closes in delete
   Status Put(std::string_view k, std::string_view v) override {
-    return FromLevel(db_->Put(wo_, leveldb::Slice(k.data(), k.size()), leveldb::Slice(v.data(), v.size())));
+    return FromLevel(
+        db_->Put(wo_, leveldb::Slice(k.data(), k.size()), leveldb::Slice(v.data(), v.size())));
   }
   Result<bool> Get(std::string_view k, std::string* v) override {
     leveldb::Status s = db_->Get(leveldb::ReadOptions(), leveldb::Slice(k.data(), k.size()), v);
-    if (s.IsNotFound()) return false;
-    if (!s.ok()) return FromLevel(s);
+    if (s.IsNotFound())
+      return false;
+    if (!s.ok())
+      return FromLevel(s);
     return true;
   }
   Status Delete(std::string_view k) override {

@@ -9,11 +9,14 @@ namespace tidemark::bench {
 namespace {
 
 Status FromMdb(int rc, const char* what) {
-  if (rc == MDB_SUCCESS) return Status::Ok();
+  if (rc == MDB_SUCCESS)
+    return Status::Ok();
   return IoError(std::string("lmdb: ") + what + ": " + mdb_strerror(rc));
 }
 
-MDB_val Val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
+MDB_val Val(std::string_view s) {
+  return MDB_val{s.size(), const_cast<char*>(s.data())};
+}
 
 class LmdbEngine final : public KvEngine {
  public:
@@ -30,9 +33,11 @@ class LmdbEngine final : public KvEngine {
     TM_RETURN_IF_ERROR(FromMdb(mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn), "txn_begin"));
     MDB_val key = Val(k), val{};
     int rc = mdb_get(txn, dbi_, &key, &val);
-    if (rc == MDB_SUCCESS) v->assign(static_cast<const char*>(val.mv_data), val.mv_size);
+    if (rc == MDB_SUCCESS)
+      v->assign(static_cast<const char*>(val.mv_data), val.mv_size);
     mdb_txn_abort(txn);
-    if (rc == MDB_NOTFOUND) return false;
+    if (rc == MDB_NOTFOUND)
+      return false;
     TM_RETURN_IF_ERROR(FromMdb(rc, "get"));
     return true;
   }
@@ -83,8 +88,10 @@ Result<std::unique_ptr<KvEngine>> OpenLmdb(const std::string& dir, bool sync) {
   MDB_txn* txn = nullptr;
   MDB_dbi dbi = 0;
   rc = mdb_txn_begin(env, nullptr, 0, &txn);
-  if (rc == MDB_SUCCESS) rc = mdb_dbi_open(txn, nullptr, 0, &dbi);
-  if (rc == MDB_SUCCESS) rc = mdb_txn_commit(txn);
+  if (rc == MDB_SUCCESS)
+    rc = mdb_dbi_open(txn, nullptr, 0, &dbi);
+  if (rc == MDB_SUCCESS)
+    rc = mdb_txn_commit(txn);
   if (rc != MDB_SUCCESS) {
     mdb_env_close(env);
     return FromMdb(rc, "dbi_open");

@@ -8,7 +8,8 @@ namespace tidemark::bench {
 namespace {
 
 Status FromRocks(const rocksdb::Status& s) {
-  if (s.ok()) return Status::Ok();
+  if (s.ok())
+    return Status::Ok();
   return IoError("rocksdb: " + s.ToString());
 }
 
@@ -17,19 +18,23 @@ class RocksEngine final : public KvEngine {
   RocksEngine(rocksdb::DB* db, bool sync) : db_(db) { wo_.sync = sync; }
   ~RocksEngine() override { Close().IgnoreError(); }  // errors reported by an explicit Close
   Status Put(std::string_view k, std::string_view v) override {
-    return FromRocks(db_->Put(wo_, rocksdb::Slice(k.data(), k.size()), rocksdb::Slice(v.data(), v.size())));
+    return FromRocks(
+        db_->Put(wo_, rocksdb::Slice(k.data(), k.size()), rocksdb::Slice(v.data(), v.size())));
   }
   Result<bool> Get(std::string_view k, std::string* v) override {
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), rocksdb::Slice(k.data(), k.size()), v);
-    if (s.IsNotFound()) return false;
-    if (!s.ok()) return FromRocks(s);
+    if (s.IsNotFound())
+      return false;
+    if (!s.ok())
+      return FromRocks(s);
     return true;
   }
   Status Delete(std::string_view k) override {
     return FromRocks(db_->Delete(wo_, rocksdb::Slice(k.data(), k.size())));
   }
   Status Close() override {
-    if (db_ == nullptr) return Status::Ok();
+    if (db_ == nullptr)
+      return Status::Ok();
     rocksdb::Status s = db_->FlushWAL(true);
     rocksdb::Status c = db_->Close();
     delete db_;

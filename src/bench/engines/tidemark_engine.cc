@@ -31,14 +31,16 @@ class TidemarkEngine final : public KvEngine {
     TM_RETURN_IF_ERROR(Log('P', k, v));
     auto txn = store_->BeginWrite();
     auto prev = txn->Put(k, v, 0);
-    if (!prev.ok()) return prev.status();
+    if (!prev.ok())
+      return prev.status();
     return txn->Commit(index_, nullptr);
   }
   Result<bool> Get(std::string_view k, std::string* v) override {
     mvcc::RangeRequest req;
     req.key = std::string(k);
     TM_ASSIGN_OR_RETURN(mvcc::RangeResult r, store_->Range(req));
-    if (r.kvs.empty()) return false;
+    if (r.kvs.empty())
+      return false;
     *v = std::move(r.kvs[0].value);
     return true;
   }
@@ -47,12 +49,14 @@ class TidemarkEngine final : public KvEngine {
     TM_RETURN_IF_ERROR(Log('D', k, {}));
     auto txn = store_->BeginWrite();
     auto gone = txn->DeleteRange(k, "");
-    if (!gone.ok()) return gone.status();
+    if (!gone.ok())
+      return gone.status();
     return txn->Commit(index_, nullptr);
   }
   Status Close() override {
     std::lock_guard<std::mutex> lock(mu_);
-    if (engine_ == nullptr) return Status::Ok();
+    if (engine_ == nullptr)
+      return Status::Ok();
     store_->Close();
     store_.reset();
     Status w = wal_->Close();

@@ -37,5 +37,9 @@ ab put --workload put
 ab range-l --workload range --consistency l --prefill --key-space 10000
 ab txn --workload txn
 ab put-1c --workload put --conns 1 --clients 1
+ab watch --workload watch --watchers 1000 --watch-streams 10 --watched-keys 10 --put-rate 500 \
+  --conns 10 --clients 10
 "$TM" bench engines --clients 1 --duration "$DUR" --warmup 0.5s --reps "$REPS" \
   --key-space 10000 --prefill --progress never --out "$OUT/engines" | tee "$OUT/engines.txt"
+echo "next: /usr/bin/python3 $ROOT/src/bench/scripts/make-benchmarks-md.py $OUT $ROOT/docs/benchmarks-data > $ROOT/docs/benchmarks.md"
+echo "(put hand-written interpretation in $OUT/notes.md first; it is appended)"

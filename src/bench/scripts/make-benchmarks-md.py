@@ -1,17 +1,22 @@
 #!/usr/bin/python3
 """Builds docs/benchmarks.md from the result directories written by
 docs-benchmarks.sh (every figure is read from results.json).
-Usage: make-benchmarks-md.py RESULTS_DIR > docs/benchmarks.md"""
+Usage: make-benchmarks-md.py RESULTS_DIR [PLOTS_DIR] > docs/benchmarks.md
+With PLOTS_DIR (docs/benchmarks-data), the SVG plots are copied there as
+<test>-latency-cdf.svg / <test>-throughput.svg and linked from the page."""
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 
 AB = [("put", "put, 10 connections x 100 clients"),
       ("range-l", "range (linearizable), 10 x 100, 10k prefilled keys"),
       ("txn", "txn (compare + put), 10 x 100"),
-      ("put-1c", "put, 1 connection x 1 client")]
+      ("put-1c", "put, 1 connection x 1 client"),
+      ("watch", "watch: 1000 watchers on 10 keys over 10 streams, puts at 500/s; "
+                "events/s and put -> event latency")]
 
 
 def fmt(v, digits=3):
@@ -27,14 +32,29 @@ def med(j, label, metric):
     return (s["median"], s["ci95_mean"]) if s else (None, None)
 
 
+PLOTS = None
+
+
+def plots(d, name):
+    if PLOTS is None:
+        return []
+    os.makedirs(PLOTS, exist_ok=True)
+    for kind in ("latency-cdf", "throughput"):
+        shutil.copy(os.path.join(d, name, kind + ".svg"), os.path.join(PLOTS, f"{name}-{kind}.svg"))
+    rel = os.path.basename(PLOTS.rstrip("/"))
+    return [f"Plots: [latency by percentile]({rel}/{name}-latency-cdf.svg), "
+            f"[throughput per repetition]({rel}/{name}-throughput.svg).", ""]
+
+
 def ab_section(d, name, title):
     j = json.load(open(os.path.join(d, name, "results.json")))
     a, b = (t["label"] for t in j["targets"])
     out = [f"### {title}", "", "```", j["command"], "```", ""]
     out += [f"| metric | {a} median [CI95] | {b} median [CI95] | B/A [CI95], p |", "|---|---|---|---|"]
     comps = {c["metric"]: c for c in j["comparisons"]}
-    names = {"throughput": "req/s", "p50_ms": "p50 ms", "p99_ms": "p99 ms", "p999_ms": "p99.9 ms",
-             "cpu_us_per_op": "server CPU us/request"}
+    unit = "event" if j["workload"] == "watch" else "request"
+    names = {"throughput": unit + "s/s", "p50_ms": "p50 ms", "p99_ms": "p99 ms", "p999_ms": "p99.9 ms",
+             "cpu_us_per_op": f"server CPU us/{unit}"}
     for m, label in names.items():
         ma, ca = med(j, a, m)
         mb, cb = med(j, b, m)
@@ -43,15 +63,17 @@ def ab_section(d, name, title):
                  f"p {c['p_value_log_welch']:.2g}") if c else "n/a"
         ci = lambda m_, c_: f"{fmt(m_)} [{fmt(c_[0])}-{fmt(c_[1])}]" if c_ else "n/a"
         out.append(f"| {label} | {ci(ma, ca)} | {ci(mb, cb)} | {ratio} |")
-    out += ["", "Verdicts:", ""] + [f"* {v}" for v in j["verdicts"]]
+    # (results written before the verdict said "CPU/event" for watch runs)
+    out += ["", "Verdicts:", ""] + [f"* {v.replace('CPU/request', 'CPU/' + unit)}"
+                                    for v in j["verdicts"]]
     reps = {a: [], b: []}
     for r in j["repetitions"]:
         reps[r["target"]].append(fmt(r["throughput"]))
-    out += ["", f"Per repetition req/s (A B A B ...): {a} {', '.join(reps[a])}; "
+    out += ["", f"Per repetition {unit}s/s (A B A B ...): {a} {', '.join(reps[a])}; "
             f"{b} {', '.join(reps[b])}. Peak RSS: " +
             ", ".join(f"{t['label']} {t['peak_rss_bytes'] / 2**20:.0f} MiB" for t in j["targets"]) +
             f". Load average before/after: {j['loadavg1_before']:.1f} / {j['loadavg1_after']:.1f}.", ""]
-    return out
+    return out + plots(d, name)
 
 
 def engines_section(d):
@@ -60,7 +82,8 @@ def engines_section(d):
            f"Workload `{j['config']['mix']}`, {j['config']['key_space']} keys prefilled, "
            f"values {j['config']['value_size']} B, {j['config']['clients']} thread, "
            f"{j['config']['reps']} interleaved repetitions of {j['config']['duration_s']} s; "
-           f"directory on {j['config']['dir'].split('/')[1] if j['config']['dir'] else '?'} (ext4).", "",
+           f"data under {os.path.dirname(j['config']['dir'])} (ext4). Load average before/after: "
+           f"{j['loadavg1_before']:.1f} / {j['loadavg1_after']:.1f}.", "",
            "| engine | ops/s median [CI95] | p50 ms | p99 ms | p99.9 ms | process CPU us/op | on-disk MiB | write amp | peak RSS MiB |",
            "|---|---|---|---|---|---|---|---|---|"]
     for t in j["targets"]:
@@ -78,11 +101,13 @@ def engines_section(d):
                    f"{fmt(m('peak_rss_bytes') / 2**20)} |")
     if j["problems"]:
         out += [""] + [f"* problem: {p}" for p in j["problems"]]
-    return out + [""]
+    return out + [""] + plots(d, "engines")
 
 
 def main():
+    global PLOTS
     d = sys.argv[1]
+    PLOTS = sys.argv[2] if len(sys.argv) > 2 else None
     out = ["# Benchmarks", "",
            "Produced by `src/bench/scripts/docs-benchmarks.sh OUT` (servers, commands) and "
            "`src/bench/scripts/make-benchmarks-md.py OUT > docs/benchmarks.md` (this page); every "
