@@ -56,6 +56,9 @@ void AddWorkloadFlags(CLI::App* c, BenchFlags* f) {
        "--rate", f->rate,
        "open loop at this many requests/s (latency from the intended send time); 0 = closed loop")
       ->default_val(0);
+  c->add_option("--arrivals", f->arrivals,
+                "open loop: uniform (constant spacing) or poisson (exponential gaps)")
+      ->default_val(f->arrivals);
   c->add_option("--duration", f->duration,
                 "measured duration per repetition, e.g. 10s (default 5s unless --requests)");
   c->add_option("--requests", f->requests,
@@ -137,6 +140,10 @@ Status BuildConfig(const BenchFlags& f, bool ab, RunConfig* c) {
   c->connections = f.conns;
   c->clients = f.clients;
   c->rate = f.rate;
+  if (f.arrivals != "uniform" && f.arrivals != "poisson") {
+    return InvalidArgumentError("--arrivals must be uniform or poisson, got '" + f.arrivals + "'");
+  }
+  c->poisson = f.arrivals == "poisson";
   c->requests = f.requests;
   if (!f.duration.empty()) {
     TM_ASSIGN_OR_RETURN(c->duration_ns, ParseDurationNs(f.duration));
@@ -174,6 +181,7 @@ nlohmann::json ConfigJson(const RunConfig& c) {
           {"connections", c.connections},
           {"clients", c.clients},
           {"rate", c.rate},
+          {"arrivals", c.poisson ? "poisson" : "uniform"},
           {"duration_s", c.duration_ns / 1e9},
           {"requests", c.requests},
           {"warmup_s", c.warmup_ns / 1e9},

@@ -32,6 +32,7 @@ struct BenchFlags {
   int conns = 10;
   int clients = 100;
   double rate = 0;
+  std::string arrivals = "uniform";
   std::string duration;
   uint64_t requests = 0;
   std::string warmup = "1s";

@@ -6,6 +6,7 @@
 #include <deque>
 #include <limits>
 #include <mutex>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -191,8 +192,15 @@ void Driver::ClientFinished() {
 
 void Driver::Dispatch() {
   OpenLoopSchedule schedule(impl_->start, options_.rate);
+  Rng gaps(options_.seed ^ 0x9e3779b97f4a7c15ull);
+  std::exponential_distribution<double> gap_ns(options_.rate / 1e9);
+  double poisson_t = static_cast<double>(impl_->start);
   for (uint64_t i = 0;; ++i) {
     int64_t t = schedule.IntendedAt(i);
+    if (options_.poisson) {
+      t = static_cast<int64_t>(poisson_t);
+      poisson_t += gap_ns(gaps);
+    }
     if (ShouldStop(t))
       break;
     if (options_.duration_ns <= 0 && t >= impl_->warmup_end &&

@@ -61,7 +61,10 @@ class OpenLoopSchedule {
 
 struct DriverOptions {
   int clients = 1;
-  double rate = 0;          // total requests/s; 0 = closed loop
+  double rate = 0;  // total requests/s; 0 = closed loop
+  // Open loop only: Poisson arrivals (exponential gaps drawn from `seed`,
+  // still fixed in advance of any completion) instead of constant spacing.
+  bool poisson = false;
   int64_t duration_ns = 0;  // measured duration; 0 = use `requests`
   uint64_t requests = 0;    // measured requests when duration_ns == 0
   int64_t warmup_ns = 0;

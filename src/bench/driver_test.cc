@@ -97,6 +97,23 @@ TEST(DriverTest, OpenLoopKeepsIntendedSendTimesUnderStalledServer) {
   EXPECT_NEAR(r.throughput, 2000, 200);
 }
 
+TEST(DriverTest, PoissonArrivalsKeepTheMeanRate) {
+  FakeServer server(10000);
+  auto gen = PutGenerator();
+  DriverOptions o;
+  o.clients = 4;
+  o.rate = 4000;
+  o.poisson = true;
+  o.requests = 1000;
+  auto driver = Driver::Create(&server, gen.get(), o);
+  ASSERT_TRUE(driver.ok());
+  int64_t t0 = NowNs();
+  DriverResult r = (*driver)->Run();
+  EXPECT_EQ(r.ok, 1000u);
+  // 1000 exponential gaps of mean 250 us: 250 ms +- ~8 ms (1 sigma).
+  EXPECT_NEAR((NowNs() - t0) / 1e6, 250, 60);
+}
+
 TEST(DriverTest, ClosedLoopRequestCountAndWarmup) {
   FakeServer server(50000);
   auto gen = PutGenerator();

@@ -279,6 +279,7 @@ Status RunBenchmark(const RunConfig& config, const std::atomic<bool>* cancel,
       DriverOptions o;
       o.clients = config.clients;
       o.rate = config.rate;
+      o.poisson = config.poisson;
       o.duration_ns = config.duration_ns;
       o.requests = config.requests;
       o.warmup_ns = config.warmup_ns;

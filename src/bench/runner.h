@@ -39,6 +39,7 @@ struct RunConfig {
   int connections = 10;
   int clients = 100;
   double rate = 0;
+  bool poisson = false;  // open-loop arrivals: constant spacing or Poisson
   int64_t duration_ns = 0;
   uint64_t requests = 0;
   int64_t warmup_ns = 0;

@@ -2,6 +2,11 @@
 // bridging gRPC to a watch::Stream of the hub (src/watch). The hub queues
 // responses in the stream's bounded outbox; this reactor keeps exactly one
 // write outstanding and pulls the next response when it completes.
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <vector>
+
 #include <grpcpp/grpcpp.h>
 
 #include "base/log.h"

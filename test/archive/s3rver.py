@@ -10,7 +10,7 @@ import signal
 import subprocess
 import time
 
-from tmarchive import free_port
+from tmarchive import _started, free_port
 
 NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node")
 BIN = os.path.join(NODE_DIR, "node_modules", ".bin", "s3rver")
@@ -37,12 +37,26 @@ class S3rver:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout=20):
+        # The first start may race another process for the port: retry on a
+        # new one. Restarts (outage tests) keep the port the server knows.
+        for attempt in range(5):
+            try:
+                return self._start(timeout)
+            except AssertionError:
+                if self.started_once or attempt == 4:
+                    raise
+                self.port = free_port()
+
+    started_once = False
+
+    def _start(self, timeout):
         os.makedirs(self.data_dir, exist_ok=True)
         self.log = open(self.data_dir.rstrip("/") + ".s3rver.log", "ab")
         self.proc = subprocess.Popen(
             [BIN, "-d", self.data_dir, "-a", "127.0.0.1", "-p", str(self.port),
              "--configure-bucket", BUCKET],
             stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
+        _started.append(self.proc)
         deadline = time.monotonic() + timeout
         import socket
         while time.monotonic() < deadline:
@@ -50,6 +64,7 @@ class S3rver:
                 raise AssertionError(f"s3rver exited with {self.proc.returncode}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    self.started_once = True
                     return self
             except OSError:
                 time.sleep(0.1)
@@ -92,6 +107,7 @@ class SigV4Proxy:
             ["/usr/bin/python3", os.path.join(os.path.dirname(os.path.abspath(__file__)), "sigv4_proxy.py"),
              str(self.port), str(self.upstream.port), self.secret],
             stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
+        _started.append(self.proc)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:

@@ -43,7 +43,7 @@ def test_outage_under_load(tmp_path):
     arch_dir = tmp_path / "archive"
     url = f"file://{arch_dir}"
     srv = Server(str(tmp_path / "data"), url,
-                 ["--archive-interval", "200ms", "--wal-segment-bytes", str(256 << 10)]).start()
+                 ["--archive-interval", "200ms", "--wal-segment-bytes", str(256 << 10)]).start().wait_archiving()
     w = Writers(srv.endpoint, n=20).start()
     time.sleep(1)
     break_target(arch_dir)
@@ -77,7 +77,7 @@ def test_spool_limit_refuses_writes(tmp_path):
     arch_dir = tmp_path / "archive"
     url = f"file://{arch_dir}"
     srv = Server(str(tmp_path / "data"), url,
-                 ["--archive-interval", "100ms", "--archive-spool-limit", "64KiB"]).start()
+                 ["--archive-interval", "100ms", "--archive-spool-limit", "64KiB"]).start().wait_archiving()
     kv, _, ch = srv.kv()
     kv.Put(etcdrpc.PutRequest(key=b"a", value=b"1"))
     time.sleep(0.5)
@@ -103,8 +103,8 @@ def test_sigterm_reports_unshipped(tmp_path):
     url = f"file://{arch_dir}"
     srv = Server(str(tmp_path / "data"), url,
                  ["--archive-interval", "10s", "--archive-shutdown-timeout", "1s"]).start()
+    srv.wait_archiving()  # first base shipped
     kv, _, ch = srv.kv()
-    time.sleep(0.5)  # first base shipped
     for i in range(50):
         kv.Put(etcdrpc.PutRequest(key=b"k%d" % i, value=b"v"))
     ch.close()

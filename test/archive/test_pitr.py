@@ -42,7 +42,7 @@ def test_pitr(tmp_path):
     print("seed", seed)
     rng = random.Random(seed)
     arch = f"file://{tmp_path}/archive"
-    src = Server(str(tmp_path / "src"), arch, ["--archive-interval", "200ms"]).start()
+    src = Server(str(tmp_path / "src"), arch, ["--archive-interval", "200ms"]).start().wait_archiving()
     kv, _, ch = src.kv()
     marks = []  # (wall time in a pause, revision current at that time)
     rev = 1

@@ -12,7 +12,7 @@ from tmarchive import Server, read_all, restore, run
 def test_restored_server_continues_on_new_timeline(tmp_path):
     arch_dir = tmp_path / "archive"
     url = f"file://{arch_dir}"
-    src = Server(str(tmp_path / "src"), url, ["--archive-interval", "100ms"]).start()
+    src = Server(str(tmp_path / "src"), url, ["--archive-interval", "100ms"]).start().wait_archiving()
     kv, _, ch = src.kv()
     for i in range(100):
         kv.Put(etcdrpc.PutRequest(key=b"a%03d" % i, value=b"1"))
@@ -20,9 +20,10 @@ def test_restored_server_continues_on_new_timeline(tmp_path):
     assert src.stop() == 0
     parent = json.load(open(tmp_path / "src" / "archive.json"))["timeline"]
 
-    restore(url, str(tmp_path / "r1"), "--to-revision", "51")
+    out = restore(url, str(tmp_path / "r1"), "--to-revision", "51").stdout
+    restored_index = int(out.split("index:")[1].split()[0])
     child = json.load(open(tmp_path / "r1" / "archive.json"))
-    assert child["parent"] == parent and child["parent_index"] == 50
+    assert child["parent"] == parent and child["parent_index"] == restored_index
     r1 = Server(str(tmp_path / "r1"), url, ["--archive-interval", "100ms"]).start()
     kv, _, ch = r1.kv()
     for i in range(20):
@@ -33,7 +34,7 @@ def test_restored_server_continues_on_new_timeline(tmp_path):
     records = sorted(p.name for p in (arch_dir / "timelines").iterdir())
     assert len(records) == 2 and records[-1].endswith(child["timeline"] + ".json")
     rec = json.load(open(arch_dir / "timelines" / records[-1]))
-    assert rec["parent"] == parent and rec["parent_index"] == 50
+    assert rec["parent"] == parent and rec["parent_index"] == restored_index
     for tl in (parent, child["timeline"]):
         run("archive", "verify", "--archive-url", url, "--timeline", tl, "--deep", check=True)
 

@@ -1,6 +1,7 @@
 """Helpers for the archive tests: start/stop tidemark (loopback only), run
 `tidemark restore` / `tidemark archive ...`, and write from many clients.
 Same pattern as test/crash/tmserver.py."""
+import atexit
 import os
 import signal
 import socket
@@ -39,6 +40,20 @@ def restore(archive_url, data_dir, *target, check=True):
     return run("restore", "--archive-url", archive_url, "--data-dir", data_dir, *target, check=check)
 
 
+class PortInUse(Exception):
+    pass
+
+
+_started = []  # every server process started by the tests; killed at exit
+
+
+@atexit.register
+def _kill_leftovers():
+    for p in _started:
+        if p.poll() is None:
+            p.kill()
+
+
 class Server:
     def __init__(self, data_dir, archive_url=None, extra=()):
         self.data_dir = data_dir
@@ -54,16 +69,32 @@ class Server:
         return f"127.0.0.1:{self.port}"
 
     def start(self, timeout=20):
+        # free_port() can race with other processes on the box: retry on a
+        # bind failure with a new port.
+        for attempt in range(5):
+            try:
+                return self._start(timeout)
+            except PortInUse:
+                self.port = free_port()
+        raise AssertionError("could not bind a free port in 5 attempts")
+
+    def _start(self, timeout):
         url = f"http://{self.endpoint}"
+        start_offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [binary(), "serve", "--data-dir", self.data_dir, "--listen-client-urls", url,
              "--advertise-client-urls", url, *self.extra],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        _started.append(self.proc)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                with open(self.log_path, errors="replace") as f:
+                    f.seek(start_offset)
+                    if "Address already in use" in f.read():
+                        raise PortInUse()
                 raise AssertionError(f"tidemark exited with {self.proc.returncode}; see {self.log_path}")
             try:
                 ch = grpc.insecure_channel(self.endpoint)
@@ -73,6 +104,14 @@ class Server:
             except grpc.RpcError:
                 time.sleep(0.05)
         raise AssertionError(f"tidemark did not become ready in {timeout}s; see {self.log_path}")
+
+    def wait_archiving(self, timeout=30):
+        """Waits until the archiver has resumed (first base shipped)."""
+        deadline = time.monotonic() + timeout
+        while "archiver resumed" not in self.log():
+            assert time.monotonic() < deadline, "archiver did not resume; see " + self.log_path
+            time.sleep(0.05)
+        return self
 
     def kill(self):
         if self.proc and self.proc.poll() is None:

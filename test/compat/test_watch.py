@@ -204,11 +204,17 @@ def test_python_watch_apis(py, ns):
     py.delete(ns + "p/1")
     events, cancel = py.watch_prefix(ns + "p/", start_revision=r1)
     seen = []
-    for e in events:
-        seen.append((type(e).__name__, e.key.decode(), e.mod_revision))
-        if len(seen) == 3:
-            break
+
+    def take3():
+        for e in events:
+            seen.append((type(e).__name__, e.key.decode(), e.mod_revision))
+            if len(seen) == 3:
+                break
+    th3 = threading.Thread(target=take3, daemon=True)
+    th3.start()
+    th3.join(T)
     cancel()
+    assert not th3.is_alive(), f"watch_prefix history incomplete after {T}s: {seen}"
     assert seen == [("PutEvent", ns + "p/1", r1), ("PutEvent", ns + "p/2", r2),
                     ("DeleteEvent", ns + "p/1", r2 + 1)]
 

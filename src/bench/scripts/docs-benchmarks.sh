@@ -42,4 +42,4 @@ ab watch --workload watch --watchers 1000 --watch-streams 10 --watched-keys 10 -
 "$TM" bench engines --clients 1 --duration "$DUR" --warmup 0.5s --reps "$REPS" \
   --key-space 10000 --prefill --progress never --out "$OUT/engines" | tee "$OUT/engines.txt"
 echo "next: /usr/bin/python3 $ROOT/src/bench/scripts/make-benchmarks-md.py $OUT $ROOT/docs/benchmarks-data > $ROOT/docs/benchmarks.md"
-echo "(put hand-written interpretation in $OUT/notes.md first; it is appended)"
+echo "(src/bench/scripts/benchmarks-notes.md, the interpretation, is appended: update its figures)"

@@ -125,7 +125,8 @@ def main():
             out += ab_section(d, name, title)
     if os.path.exists(os.path.join(d, "engines", "results.json")):
         out += engines_section(d)
-    extra = os.path.join(d, "notes.md")
+    # Hand-written interpretation of the figures (update it with the numbers).
+    extra = os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmarks-notes.md")
     if os.path.exists(extra):
         out += [open(extra).read()]
     print("\n".join(out))
