@@ -9,6 +9,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root/build"
 ctest --output-on-failure -j "${JOBS:-$(nproc)}" --timeout 600
 cd "$root"
+# Test tools from outside the C++ build: s3rver (npm, pinned by its lock file)
+# for the S3 archive tests, and etcd's own benchmark tool (built offline from
+# Debian's etcd source package) for the harness-agreement test.
+(cd test/archive/node && npm ci --no-audit --no-fund --loglevel=error --ignore-scripts)
+bench/build-etcd-benchmark.sh >/dev/null
 # Process-level tests against the built binary with the real clients (etcdctl,
 # python3-etcd3, npm etcd3 installed by `npm ci` from test/compat/node's lock
 # file into a cache dir, Go clientv3 built offline). Debian's python, not a

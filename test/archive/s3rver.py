@@ -82,6 +82,23 @@ class S3rver:
             self.log.close()
         self.proc = None
 
+    def drop_partial_objects(self):
+        """Removes objects whose upload was cut off by a killed client.
+
+        Real S3 never exposes a partial PUT; s3rver writes the body first and
+        the metadata after, so a client killed mid-upload leaves a body with
+        no metadata, and every later LIST of that prefix answers HTTP 500.
+        Call after SIGKILLing a writer to restore S3's all-or-nothing PUT."""
+        removed = []
+        for root, _, files in os.walk(os.path.join(self.data_dir, BUCKET)):
+            for f in files:
+                if f.endswith("._S3rver_object"):
+                    meta = f[: -len("._S3rver_object")] + "._S3rver_metadata.json"
+                    if meta not in files:
+                        os.remove(os.path.join(root, f))
+                        removed.append(f)
+        return removed
+
     def object_path(self, key):
         return os.path.join(self.data_dir, BUCKET, key) + "._S3rver_object"
 

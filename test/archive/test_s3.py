@@ -13,7 +13,9 @@ from etcd3 import etcdrpc
 import s3rver
 from tmarchive import Server, Writers, read_all, restore, run
 
-pytestmark = pytest.mark.skipif(not s3rver.available(), reason=s3rver.install_hint())
+if not s3rver.available():
+    # A missing S3 server is a broken test setup, never a reason to skip.
+    raise RuntimeError(s3rver.install_hint())
 
 
 class Target:
@@ -73,6 +75,7 @@ def test_s3_drill(tmp_path, s3, mode):
     srv.kill()
     kill_t = time.monotonic()
     w.stop()
+    s3.s3.drop_partial_objects()  # s3rver quirk: see drop_partial_objects
     shutil.rmtree(data)
     t0 = time.monotonic()
     out = restore(url(), data, "--latest", *s3args(s3)).stdout

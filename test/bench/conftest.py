@@ -75,8 +75,7 @@ def workdir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def etcd(workdir):
-    if not os.path.exists(ETCD):
-        pytest.skip(f"{ETCD} not installed (Debian etcd-server)")
+    assert os.path.exists(ETCD), f"{ETCD} not installed (Debian etcd-server; scripts/install-deps.sh --test)"
     e = Etcd(workdir).start()
     yield e
     e.stop()
