@@ -256,6 +256,7 @@ Status Archiver::Resume() {
       spool_bytes_.fetch_add(backlog);
     }
   }
+  last_hash_nanos_ = clock_->NowNanos();  // periodic HashKV: one interval from now
   if (need_base_) TM_RETURN_IF_ERROR(ShipBase());
   last_request_nanos_ = clock_->NowNanos();
   resumed_.store(true);
@@ -310,6 +311,14 @@ Status Archiver::ShipBase() {
   Success();
   last_base_index_ = h.index;
   last_base_nanos_ = h.unix_nanos;
+  if (snap.hash_kv && snap.hash_kv->index == h.index) {
+    // The base itself restores this state: the record needs no chunk.
+    last_hash_nanos_ = clock_->NowNanos();
+    if (Status hs = PutHashKVRecord(*snap.hash_kv, name); !hs.ok()) {
+      pending_hash_ = snap.hash_kv;  // retried by MaybeRecordHashKV
+      pending_hash_base_ = name;
+    }
+  }
   log::Info("archive base snapshot shipped", {{"object", name},
                                               {"bytes", static_cast<uint64_t>(bytes.size())},
                                               {"revision", h.revision}});
@@ -386,9 +395,19 @@ Status Archiver::ShipChunk(uint64_t upto) {
   if (s.code() == Code::kOutOfRange) {
     // The WAL released entries that were never archived: must not happen
     // with the release gate; recover with a fresh base and record the gap.
-    log::Error("archive gap: entries missing from the local WAL", {{"from", from},
-                                                                    {"error", s.ToString()}});
+    if (!need_base_) {
+      log::Error("archive gap: entries missing from the local WAL", {{"from", from},
+                                                                      {"error", s.ToString()}});
+    }
     need_base_ = true;
+    // Probe the target with a small write first: while it is down, a retry
+    // must not take a full storage snapshot each time.
+    nlohmann::json j = {{"archived_index", archived_.load()},
+                        {"time", FormatRfc3339(clock_->NowNanos())}};
+    if (Status ps = store_->Put(HeartbeatName(options_.timeline), j.dump() + "\n"); !ps.ok()) {
+      Failure(ps);
+      return ps;
+    }
     return ShipBase();
   }
   TM_RETURN_IF_ERROR(s);
@@ -450,6 +469,55 @@ void Archiver::Advance(uint64_t last_index, int64_t last_nanos, const std::optio
   if (on_archived_) on_archived_(last_index);
 }
 
+Status Archiver::PutHashKVRecord(const HashKVPoint& p, const std::string& base) {
+  HashKVRecord r;
+  r.timeline = options_.timeline;
+  r.index = p.index;
+  r.revision = p.revision;
+  r.compact_revision = p.compact_revision;
+  r.hash = p.hash;
+  r.base = base;
+  r.unix_nanos = clock_->NowNanos();
+  Status s = store_->Put(HashKVName(r.timeline, r.index, r.revision), EncodeHashKVRecord(r));
+  if (!s.ok()) {
+    Failure(s);
+    return s;
+  }
+  Success();
+  std::lock_guard<std::mutex> lock(mu_);
+  ++stats_.hashkv_records;
+  return Status::Ok();
+}
+
+// Periodic HashKV records: take the server's HashKV every
+// hashkv_interval_nanos, write the record once its index is archived (so
+// `archive verify --deep` can always restore to it).
+void Archiver::MaybeRecordHashKV(int64_t now) {
+  if (pending_hash_) {
+    if (archived_.load() < pending_hash_->index) return;
+    if (PutHashKVRecord(*pending_hash_, pending_hash_base_).ok()) {
+      pending_hash_.reset();
+      pending_hash_base_.clear();
+    } else {
+      SleepInterruptible(BackoffNanos());
+    }
+    return;
+  }
+  if (options_.hashkv_interval_nanos <= 0 || now - last_hash_nanos_ < options_.hashkv_interval_nanos) {
+    return;
+  }
+  last_hash_nanos_ = now;
+  auto p = base_->CurrentHashKV();
+  if (!p.ok()) {
+    log::Warn("archive: cannot take HashKV", {{"error", p.status().ToString()}});
+    return;
+  }
+  if (*p) {
+    pending_hash_ = **p;
+    pending_hash_base_.clear();
+  }
+}
+
 Status Archiver::WriteManifest() {
   Manifest m;
   m.timeline = options_.timeline;
@@ -459,6 +527,7 @@ Status Archiver::WriteManifest() {
     m.archived_commit_unix_nanos = archived_commit_nanos_;
     manifest_dirty_ = false;
   }
+  m.archived_revision = base_->RevisionAtIndex(m.archived_index);
   m.last_chunk = last_chunk_;
   m.last_digest = prev_digest_ ? DigestHex(*prev_digest_) : "";
   m.written_unix_nanos = clock_->NowNanos();
@@ -553,6 +622,7 @@ void Archiver::Loop() {
       if (!s.ok()) SleepInterruptible(BackoffNanos());
       continue;
     }
+    MaybeRecordHashKV(now);
     if (now - last_request_nanos_ >= options_.heartbeat_nanos) {
       nlohmann::json j = {{"archived_index", archived_.load()},
                           {"time", FormatRfc3339(now)}};

@@ -45,17 +45,41 @@
 
 namespace tidemark::archive {
 
+// The server's HashKV (etcd's algorithm) of its state right after entry
+// `index`, at `revision`, with compact revision `compact_revision`.
+struct HashKVPoint {
+  uint64_t index = 0;
+  int64_t revision = 0;
+  int64_t compact_revision = -1;
+  uint32_t hash = 0;
+};
+
 // A consistent logical snapshot of the store, provided by the server.
 struct BaseSnapshot {
   uint64_t index = 0;     // store applied index the snapshot reflects
   int64_t revision = 0;   // store revision at that index
   std::string bytes;      // TMSNAP01 file (docs/formats/snapshot.md)
+  // HashKV of exactly this snapshot's state, when the server could compute
+  // it consistently (recorded next to the base as a HashKV record).
+  std::optional<HashKVPoint> hash_kv;
 };
+// What the server provides to the archiver (src/server/archive_glue.cc), so
+// that this module never links mvcc/storage/server.
 class BaseSource {
  public:
   virtual ~BaseSource() = default;
   // Any thread; must not block the commit path for long.
   virtual Result<BaseSnapshot> TakeBase() = 0;
+  // HashKV of the current state (a full scan: archiver thread, rarely).
+  // nullopt when it cannot be taken consistently right now (retry later).
+  virtual Result<std::optional<HashKVPoint>> CurrentHashKV() {
+    return std::optional<HashKVPoint>();
+  }
+  // Store revision right after entry `index`, if known exactly; 0 otherwise.
+  virtual int64_t RevisionAtIndex(uint64_t index) {
+    (void)index;
+    return 0;
+  }
 };
 
 struct ArchiverOptions {
@@ -68,6 +92,8 @@ struct ArchiverOptions {
   int64_t manifest_nanos = 5'000'000'000;        // manifest rewrite period (when busy)
   int64_t base_interval_nanos = 3600'000'000'000;  // periodic base snapshots
   uint64_t base_every_entries = 1'000'000;
+  // HashKV records besides the ones with each base; 0 = only with bases.
+  int64_t hashkv_interval_nanos = 600'000'000'000;
   bool sync = false;                             // --archive-sync: ship immediately
   uint64_t memory_queue_bytes = 64u << 20;
   int zstd_level = 3;
@@ -87,6 +113,7 @@ struct ArchiverStats {
   uint64_t requests_ok = 0;
   uint64_t requests_failed = 0;
   uint64_t gaps = 0;
+  uint64_t hashkv_records = 0;
   bool breaker_open = false;
   std::string fenced;  // non-empty: archiving stopped, why
 };
@@ -145,6 +172,8 @@ class Archiver {
   Status CollectEntries(uint64_t from, uint64_t upto, std::vector<wal::Entry>* out);
   Status PutChunk(const std::string& name, const std::string& bytes);
   Status WriteManifest();
+  Status PutHashKVRecord(const HashKVPoint& p, const std::string& base);
+  void MaybeRecordHashKV(int64_t now);
   void Advance(uint64_t last_index, int64_t last_nanos, const std::optional<Digest>& digest,
                const std::string& name, uint64_t bytes);
   void Failure(const Status& s);
@@ -188,6 +217,9 @@ class Archiver {
   uint64_t last_base_index_ = 0;
   bool need_base_ = false;
   int failures_ = 0;
+  int64_t last_hash_nanos_ = 0;
+  std::optional<HashKVPoint> pending_hash_;  // taken, written once archived
+  std::string pending_hash_base_;
 
   std::atomic<uint64_t> archived_{0};
   std::atomic<uint64_t> spool_bytes_{0};

@@ -116,6 +116,8 @@ Result<Catalog> LoadCatalog(ObjectStore* store, uint64_t timeline) {
       c.gaps.push_back({o.name, a, b});
     } else if (ParseBaseName(o.name, &tl, &a, &rev, &ms)) {
       c.bases.push_back({o.name, a, rev, ms, o.size});
+    } else if (ParseHashKVName(o.name, &tl, &a, &rev)) {
+      c.hashes.push_back({o.name, a, rev});
     } else if (o.name != ManifestName(timeline) && o.name != HeartbeatName(timeline)) {
       c.unknown.push_back(o.name);
     }
@@ -132,6 +134,8 @@ Result<Catalog> LoadCatalog(ObjectStore* store, uint64_t timeline) {
   });
   std::sort(c.bases.begin(), c.bases.end(),
             [](const BaseRef& x, const BaseRef& y) { return x.index < y.index; });
+  std::sort(c.hashes.begin(), c.hashes.end(),
+            [](const Catalog::HashKVRef& x, const Catalog::HashKVRef& y) { return x.index < y.index; });
   return c;
 }
 
@@ -148,6 +152,7 @@ std::string EncodeManifest(const Manifest& m) {
   nlohmann::json j = {{"format", 1},
                       {"timeline", TimelineHex(m.timeline)},
                       {"archived_index", m.archived_index},
+                      {"archived_revision", m.archived_revision},
                       {"archived_commit_unix_nanos", m.archived_commit_unix_nanos},
                       {"archived_commit_time", FormatRfc3339(m.archived_commit_unix_nanos)},
                       {"last_chunk", m.last_chunk},
@@ -162,6 +167,8 @@ Result<Manifest> DecodeManifest(std::string_view object, std::string_view json) 
   try {
     if (j.is_discarded() || !j.is_object()) throw std::runtime_error("not a JSON object");
     m.archived_index = j.at("archived_index").get<uint64_t>();
+    // Added after version 1's first release: optional.
+    if (j.contains("archived_revision")) m.archived_revision = j.at("archived_revision").get<int64_t>();
     m.archived_commit_unix_nanos = j.at("archived_commit_unix_nanos").get<int64_t>();
     m.last_chunk = j.at("last_chunk").get<std::string>();
     m.last_digest = j.at("last_digest").get<std::string>();
@@ -173,9 +180,52 @@ Result<Manifest> DecodeManifest(std::string_view object, std::string_view json) 
   return m;
 }
 
+std::string EncodeHashKVRecord(const HashKVRecord& r) {
+  nlohmann::json j = {{"format", 1},
+                      {"timeline", TimelineHex(r.timeline)},
+                      {"index", r.index},
+                      {"revision", r.revision},
+                      {"compact_revision", r.compact_revision},
+                      {"hash", r.hash},
+                      {"base", r.base},
+                      {"time", FormatRfc3339(r.unix_nanos)},
+                      {"unix_nanos", r.unix_nanos}};
+  return j.dump(2) + "\n";
+}
+
+Result<HashKVRecord> DecodeHashKVRecord(std::string_view object, std::string_view json) {
+  auto j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  HashKVRecord r;
+  try {
+    if (j.is_discarded() || !j.is_object()) throw std::runtime_error("not a JSON object");
+    if (j.at("format").get<int>() != 1) throw std::runtime_error("unknown format");
+    r.timeline = std::stoull(j.at("timeline").get<std::string>(), nullptr, 16);
+    r.index = j.at("index").get<uint64_t>();
+    r.revision = j.at("revision").get<int64_t>();
+    r.compact_revision = j.at("compact_revision").get<int64_t>();
+    r.hash = j.at("hash").get<uint32_t>();
+    r.base = j.at("base").get<std::string>();
+    r.unix_nanos = j.at("unix_nanos").get<int64_t>();
+  } catch (const std::exception& e) {
+    return CorruptionError("archive: object " + std::string(object) + ": bad HashKV record: " +
+                           e.what());
+  }
+  uint64_t tl = 0, index = 0;
+  int64_t rev = 0;
+  if (ParseHashKVName(object, &tl, &index, &rev) &&
+      (tl != r.timeline || index != r.index || rev != r.revision)) {
+    return CorruptionError("archive: object " + std::string(object) +
+                           ": HashKV record does not match its name (index " +
+                           std::to_string(r.index) + ", revision " + std::to_string(r.revision) +
+                           ")");
+  }
+  return r;
+}
+
 Result<RestoreResult> Restore(ObjectStore* store, uint64_t timeline, const RestoreTarget& target,
                               RestoreSink* sink,
-                              const std::function<void(const std::string&)>& log) {
+                              const std::function<void(const std::string&)>& log,
+                              const std::function<void(const RestoreProgress&)>& progress) {
   auto say = [&](const std::string& m) {
     if (log) log(m);
   };
@@ -189,6 +239,7 @@ Result<RestoreResult> Restore(ObjectStore* store, uint64_t timeline, const Resto
     if (target.kind == RestoreTarget::Kind::kTime) {
       fits = (b.unix_ms + 1) * 1000000 - 1 <= target.unix_nanos;
     }
+    if (target.kind == RestoreTarget::Kind::kIndex) fits = b.index <= target.index;
     if (fits) base = &b;
   }
   if (base == nullptr) {
@@ -225,12 +276,34 @@ Result<RestoreResult> Restore(ObjectStore* store, uint64_t timeline, const Resto
       case RestoreTarget::Kind::kLatest: return false;
       case RestoreTarget::Kind::kRevision: return sink->current_revision() >= target.revision;
       case RestoreTarget::Kind::kTime: return next != nullptr && next->unix_nanos > target.unix_nanos;
+      case RestoreTarget::Kind::kIndex:
+        return next != nullptr ? next->index > target.index : r.last_index >= target.index;
     }
     return false;
   };
   if (target.kind == RestoreTarget::Kind::kRevision && sink->current_revision() > target.revision) {
     return InternalError("restore: base revision above target");
   }
+
+  // A target past `next` that lies in a recorded gap (entries never archived).
+  auto in_gap = [&](uint64_t next_index) -> Status {
+    for (const auto& g : cat.gaps) {
+      if (g.from <= next_index && next_index <= g.to) {
+        return OutOfRangeError("restore: the target lies in a recorded gap of " + where +
+                               ": entries " + Range(g.from, g.to) + " were never archived (" +
+                               g.name + "); restore to a point after index " +
+                               std::to_string(g.to) + " (restorable from base " +
+                               [&] {
+                                 for (const auto& b : cat.bases) {
+                                   if (b.index >= g.to) return b.name;
+                                 }
+                                 return std::string("none yet");
+                               }() +
+                               ") or before index " + std::to_string(g.from) + " instead");
+      }
+    }
+    return Status::Ok();
+  };
 
   // 2. Chunks from base.index + 1, contiguous and chained.
   uint64_t next = base->index + 1;
@@ -244,17 +317,30 @@ Result<RestoreResult> Restore(ObjectStore* store, uint64_t timeline, const Resto
   for (size_t k = i; k < cat.chunks.size(); ++k) to_fetch.push_back(cat.chunks[k].name);
   Prefetcher prefetch(store, std::move(to_fetch));
   const size_t first_chunk = i;
+  // Planned work for progress: through the end of the archive (the last
+  // chunk's last index is only in its header; the manifest's index, or the
+  // last chunk's first index, is a close lower bound until it is fetched).
+  RestoreProgress prog;
+  {
+    uint64_t end = std::max(cat.manifest_archived_index,
+                            cat.chunks.empty() ? 0 : cat.chunks.back().first);
+    if (target.kind == RestoreTarget::Kind::kIndex) end = std::min(end, target.index);
+    prog.entries_total = end > base->index ? end - base->index : 0;
+  }
+  auto report = [&](bool done_now) {
+    if (!progress) return;
+    prog.entries = r.entries;
+    prog.chunks = r.chunks;
+    prog.bytes_fetched = r.bytes_fetched;
+    prog.done = done_now;
+    if (prog.entries > prog.entries_total) prog.entries_total = prog.entries;
+    progress(prog);
+  };
+  report(false);
   for (; i < cat.chunks.size() && !done; ++i) {
     const ChunkRef& c = cat.chunks[i];
     if (c.first > next) {
-      for (const auto& g : cat.gaps) {
-        if (g.from <= next && next <= g.to) {
-          return OutOfRangeError("restore: the target lies in a recorded gap of " + where +
-                                 ": entries " + Range(g.from, g.to) + " were never archived (" +
-                                 g.name + "); restore to a point after index " +
-                                 std::to_string(g.to) + " instead");
-        }
-      }
+      TM_RETURN_IF_ERROR(in_gap(next));
       return CorruptionError("restore: chunk missing in " + where + ": no object holds entries " +
                              Range(next, c.first - 1) + " (after " +
                              (prev_name.empty() ? base->name : prev_name) + ", before " + c.name +
@@ -291,6 +377,7 @@ Result<RestoreResult> Restore(ObjectStore* store, uint64_t timeline, const Resto
       r.last_commit_unix_nanos = e.unix_nanos;
       ++r.entries;
       next = e.index + 1;
+      if ((r.entries & 4095) == 0) report(false);
       if (reached(nullptr)) {
         done = true;
         break;
@@ -300,8 +387,17 @@ Result<RestoreResult> Restore(ObjectStore* store, uint64_t timeline, const Resto
     prev_digest = d.digest;
     prev_name = c.name;
     ++r.chunks;
+    if (i + 1 == cat.chunks.size()) {
+      // The true end of the archive is now known.
+      uint64_t end = d.header.last_index;
+      if (target.kind == RestoreTarget::Kind::kIndex) end = std::min(end, target.index);
+      prog.entries_total = end > base->index ? end - base->index : 0;
+    }
+    report(false);
     if (r.chunks % 100 == 0) say("replayed " + std::to_string(r.chunks) + " chunks");
   }
+  // Stopped before the target, at a recorded gap with no chunk after it yet.
+  if (!done && target.kind != RestoreTarget::Kind::kLatest) TM_RETURN_IF_ERROR(in_gap(next));
   if (!done && r.last_index < cat.manifest_archived_index) {
     return CorruptionError("restore: chunks missing at the end of " + where +
                            ": its manifest records entries archived through index " +
@@ -315,6 +411,13 @@ Result<RestoreResult> Restore(ObjectStore* store, uint64_t timeline, const Resto
                            std::to_string(sink->current_revision()) + " at index " +
                            std::to_string(r.last_index) + ")");
   }
+  if (target.kind == RestoreTarget::Kind::kIndex && r.last_index < target.index) {
+    return OutOfRangeError("restore: index " + std::to_string(target.index) +
+                           " is beyond the end of " + where + " (chunks end at index " +
+                           std::to_string(r.last_index) + ")");
+  }
+  prog.entries_total = r.entries;
+  report(true);
   return r;
 }
 
@@ -343,6 +446,16 @@ Result<VerifyReport> Verify(ObjectStore* store, uint64_t timeline, bool deep) {
     }
   }
   if (cat.bases.empty()) rep.problems.push_back("timeline holds no base snapshot");
+  for (const auto& h : cat.hashes) {
+    ++rep.hashkv_records;
+    auto bytes = store->Get(h.name);
+    if (!bytes.ok()) {
+      rep.problems.push_back(bytes.status().message());
+      continue;
+    }
+    auto rec = DecodeHashKVRecord(h.name, *bytes);
+    if (!rec.ok()) rep.problems.push_back(rec.status().message());
+  }
   std::optional<Digest> prev;  // digest of the previous chunk, if it decoded
   std::string prev_name;
   uint64_t prev_last = 0;  // last index of the previous chunk (0: none / unknown)

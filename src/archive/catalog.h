@@ -48,6 +48,12 @@ struct Catalog {
     uint64_t from = 0, to = 0;
   };
   std::vector<Gap> gaps;  // recorded gaps (entries in no chunk), sorted
+  struct HashKVRef {
+    std::string name;
+    uint64_t index = 0;
+    int64_t revision = 0;
+  };
+  std::vector<HashKVRef> hashes;  // recorded HashKV values, sorted by index
   // From the manifest (a lower bound of what was archived when it was
   // written): chunks must exist through this index. 0 if no manifest.
   uint64_t manifest_archived_index = 0;
@@ -58,6 +64,7 @@ struct Catalog {
 struct Manifest {
   uint64_t timeline = 0;
   uint64_t archived_index = 0;
+  int64_t archived_revision = 0;  // store revision after archived_index; 0 = unknown
   int64_t archived_commit_unix_nanos = 0;
   std::string last_chunk;
   std::string last_digest;  // hex
@@ -65,6 +72,23 @@ struct Manifest {
 };
 std::string EncodeManifest(const Manifest& m);
 Result<Manifest> DecodeManifest(std::string_view object, std::string_view json);
+
+// HashKV record JSON (tl-<tl>/hashkv/<index>-<revision>.json): the server's
+// HashKV (etcd's algorithm, mvcc::Store::HashKV) of its state after entry
+// `index`, whose revision is `revision` and compact revision
+// `compact_revision` (-1: never compacted). Written with each base snapshot
+// (`base` names it) and periodically, only once `index` is archived.
+struct HashKVRecord {
+  uint64_t timeline = 0;
+  uint64_t index = 0;
+  int64_t revision = 0;
+  int64_t compact_revision = -1;
+  uint32_t hash = 0;
+  std::string base;  // the base snapshot it describes, or empty (periodic)
+  int64_t unix_nanos = 0;
+};
+std::string EncodeHashKVRecord(const HashKVRecord& r);
+Result<HashKVRecord> DecodeHashKVRecord(std::string_view object, std::string_view json);
 
 Result<std::vector<TimelineRef>> ListTimelines(ObjectStore* store);
 // The most recently created timeline; kNotFound if the archive is empty.
@@ -82,9 +106,10 @@ std::string EncodeTimelineInfo(const TimelineInfo& t);
 
 // ---- restore ----
 struct RestoreTarget {
-  enum class Kind { kLatest, kRevision, kTime } kind = Kind::kLatest;
+  enum class Kind { kLatest, kRevision, kTime, kIndex } kind = Kind::kLatest;
   int64_t revision = 0;
   int64_t unix_nanos = 0;
+  uint64_t index = 0;  // kIndex: the state right after this entry (verify --deep)
 };
 
 // What restore writes into: implemented by the server side (storage + the
@@ -110,17 +135,29 @@ struct RestoreResult {
   uint64_t bytes_fetched = 0;
 };
 
+// Progress of a restore, reported after the base is loaded and then after
+// every chunk (and at least every 4096 entries).
+struct RestoreProgress {
+  uint64_t entries = 0;        // replayed so far
+  uint64_t entries_total = 0;  // planned: entries from the base to the end of the
+                               // archive (an upper bound for --to-revision/--to-time)
+  uint64_t chunks = 0;
+  uint64_t bytes_fetched = 0;
+  bool done = false;
+};
+
 // Picks the newest base at or before the target, then replays chunks in
 // order, verifying digests, contiguity and the hash chain. Refuses (with an
 // error naming the object) on any missing, corrupt, duplicated or reordered
 // chunk on the path. `log` gets progress lines; may be empty.
 Result<RestoreResult> Restore(ObjectStore* store, uint64_t timeline, const RestoreTarget& target,
                               RestoreSink* sink,
-                              const std::function<void(const std::string&)>& log = {});
+                              const std::function<void(const std::string&)>& log = {},
+                              const std::function<void(const RestoreProgress&)>& progress = {});
 
 // ---- verify ----
 struct VerifyReport {
-  uint64_t chunks = 0, bases = 0, entries = 0, bytes = 0;
+  uint64_t chunks = 0, bases = 0, entries = 0, bytes = 0, hashkv_records = 0;
   std::vector<std::string> problems;  // each names the object(s)
   // Recorded gaps: loud, but expected (restorable again from the base after
   // them); they do not fail verify.

@@ -221,3 +221,80 @@ TEST_F(CatalogTest, ForeignChunkBreaksChain) {
 
 }  // namespace
 }  // namespace tidemark::archive
+
+namespace tidemark::archive {
+namespace {
+
+TEST_F(CatalogTest, RestoreToIndexAndProgress) {
+  FakeSink sink;
+  RestoreTarget t;
+  t.kind = RestoreTarget::Kind::kIndex;
+  t.index = 23;
+  std::vector<RestoreProgress> seen;
+  auto r = Restore(store_.get(), kTl, t, &sink, {},
+                   [&](const RestoreProgress& p) { seen.push_back(p); });
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->last_index, 23u);
+  EXPECT_EQ(sink.applied.size(), 23u);
+  ASSERT_GE(seen.size(), 2u);
+  EXPECT_EQ(seen.front().entries, 0u);
+  EXPECT_FALSE(seen.front().done);
+  EXPECT_TRUE(seen.back().done);
+  EXPECT_EQ(seen.back().entries, 23u);
+  EXPECT_EQ(seen.back().entries_total, 23u);
+  for (const auto& p : seen) EXPECT_LE(p.entries, p.entries_total);
+  t.index = 51;
+  FakeSink sink2;
+  auto r2 = Restore(store_.get(), kTl, t, &sink2);
+  ASSERT_FALSE(r2.ok());
+  EXPECT_NE(r2.status().message().find("index 51 is beyond the end"), std::string::npos)
+      << r2.status().message();
+}
+
+TEST_F(CatalogTest, HashKVRecordsRoundTripAndAreCatalogued) {
+  HashKVRecord h;
+  h.timeline = kTl;
+  h.index = 20;
+  h.revision = 21;
+  h.compact_revision = -1;
+  h.hash = 0xdeadbeef;
+  h.unix_nanos = kT0;
+  const std::string name = HashKVName(kTl, 20, 21);
+  ASSERT_TRUE(store_->Put(name, EncodeHashKVRecord(h)).ok());
+  auto cat = LoadCatalog(store_.get(), kTl);
+  ASSERT_TRUE(cat.ok());
+  ASSERT_EQ(cat->hashes.size(), 1u);
+  EXPECT_EQ(cat->hashes[0].index, 20u);
+  EXPECT_EQ(cat->hashes[0].revision, 21);
+  EXPECT_TRUE(cat->unknown.empty());
+  auto d = DecodeHashKVRecord(name, Read(name));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->hash, 0xdeadbeefu);
+  EXPECT_EQ(d->compact_revision, -1);
+  auto rep = Verify(store_.get(), kTl, false);
+  ASSERT_TRUE(rep.ok());
+  EXPECT_TRUE(rep->ok());
+  EXPECT_EQ(rep->hashkv_records, 1u);
+  // A record whose content does not match its name is reported.
+  h.index = 19;
+  Write(name, EncodeHashKVRecord(h));
+  ExpectVerifyNames(name + ": HashKV record does not match its name");
+}
+
+TEST_F(CatalogTest, TargetInAGapWithNoChunkAfterItIsRefusedNamingTheGap) {
+  // Entries 51..60 were never archived (recorded gap); no chunk after it yet.
+  const std::string gap = GapName(kTl, 51, 60);
+  ASSERT_TRUE(store_->Put(gap, "{}\n").ok());
+  FakeSink sink;
+  RestoreTarget t;
+  t.kind = RestoreTarget::Kind::kRevision;
+  t.revision = 55;  // base revision 1 + 54 entries: inside the gap
+  auto r = Restore(store_.get(), kTl, t, &sink);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("lies in a recorded gap"), std::string::npos)
+      << r.status().message();
+  EXPECT_NE(r.status().message().find(gap), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tidemark::archive

@@ -321,6 +321,22 @@ bool ParseGapName(std::string_view name, uint64_t* timeline, uint64_t* from, uin
   return ParseU64(rest.substr(0, 20), from) && ParseU64(rest.substr(21, 20), to);
 }
 
+std::string HashKVName(uint64_t timeline, uint64_t index, int64_t revision) {
+  return TimelineDir(timeline) + "hashkv/" + Pad(index, 20) + "-" +
+         Pad(static_cast<uint64_t>(revision), 20) + ".json";
+}
+
+bool ParseHashKVName(std::string_view name, uint64_t* timeline, uint64_t* index,
+                     int64_t* revision) {
+  std::string_view rest;
+  if (!SplitTimelinePath(name, "hashkv", timeline, &rest)) return false;
+  if (rest.size() != 20 + 1 + 20 + 5 || rest.substr(41) != ".json" || rest[20] != '-') return false;
+  uint64_t rev = 0;
+  if (!ParseU64(rest.substr(0, 20), index) || !ParseU64(rest.substr(21, 20), &rev)) return false;
+  *revision = static_cast<int64_t>(rev);
+  return true;
+}
+
 std::string ManifestName(uint64_t timeline) { return TimelineDir(timeline) + "manifest.json"; }
 std::string HeartbeatName(uint64_t timeline) { return TimelineDir(timeline) + "heartbeat.json"; }
 

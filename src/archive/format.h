@@ -102,6 +102,10 @@ std::string ManifestName(uint64_t timeline);
 std::string GapName(uint64_t timeline, uint64_t from, uint64_t to);
 bool ParseGapName(std::string_view name, uint64_t* timeline, uint64_t* from, uint64_t* to);
 std::string HeartbeatName(uint64_t timeline);
+// HashKV record: the store's HashKV at `revision`, state after entry `index`.
+std::string HashKVName(uint64_t timeline, uint64_t index, int64_t revision);
+bool ParseHashKVName(std::string_view name, uint64_t* timeline, uint64_t* index,
+                     int64_t* revision);
 
 // Parsers return false when `name` is not of that kind.
 bool ParseChunkName(std::string_view name, uint64_t* timeline, uint64_t* first);

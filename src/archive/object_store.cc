@@ -63,6 +63,7 @@ Result<std::unique_ptr<ObjectStore>> OpenObjectStore(const std::string& url,
     c.path_style = options.s3_path_style;
     c.access_key = options.access_key;
     c.secret_key = options.secret_key;
+    c.session_token = options.session_token;
     return NewS3ObjectStore(std::move(c));
   } else {
     return InvalidArgumentError("archive-url " + url +

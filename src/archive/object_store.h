@@ -51,8 +51,10 @@ struct ObjectStoreOptions {
   std::string s3_endpoint;
   std::string s3_region = "us-east-1";
   bool s3_path_style = true;
+  // Credentials; all empty = from the environment (s3_object_store.h).
   std::string access_key;
   std::string secret_key;
+  std::string session_token;
 };
 
 // file:///abs/dir (or a plain absolute path) -> DirObjectStore, creating the

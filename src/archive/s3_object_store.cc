@@ -327,13 +327,28 @@ Result<std::unique_ptr<ObjectStore>> NewS3ObjectStore(S3Config config) {
     const char* v = std::getenv(n);
     return std::string(v ? v : "");
   };
-  if (config.access_key.empty()) config.access_key = env("AWS_ACCESS_KEY_ID");
-  if (config.secret_key.empty()) config.secret_key = env("AWS_SECRET_ACCESS_KEY");
-  if (config.session_token.empty()) config.session_token = env("AWS_SESSION_TOKEN");
-  if (config.access_key.empty() || config.secret_key.empty()) {
+  // Credentials are taken as a unit from ONE source: the configuration
+  // (flags / config file) if it names an access key id or secret, else the
+  // environment. Mixing (a key id from a flag with AWS_SESSION_TOKEN of other
+  // credentials from the environment) would sign with a wrong combination.
+  if (config.access_key.empty() && config.secret_key.empty() && config.session_token.empty()) {
+    config.access_key = env("AWS_ACCESS_KEY_ID");
+    config.secret_key = env("AWS_SECRET_ACCESS_KEY");
+    config.session_token = env("AWS_SESSION_TOKEN");
+    if (config.access_key.empty() || config.secret_key.empty()) {
+      return InvalidArgumentError(
+          "archive: S3 credentials missing: give --archive-s3-access-key-id and "
+          "--archive-s3-secret-access-key (or the same keys in the config file), or set "
+          "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
+    }
+  } else if (config.access_key.empty() || config.secret_key.empty()) {
     return InvalidArgumentError(
-        "archive: S3 credentials missing: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-        "(or archive-s3-access-key-id / archive-s3-secret-access-key in the config file)");
+        std::string("archive: S3 credentials incomplete: ") +
+        (config.access_key.empty() ? "--archive-s3-secret-access-key given without "
+                                     "--archive-s3-access-key-id"
+                                   : "--archive-s3-access-key-id given without "
+                                     "--archive-s3-secret-access-key") +
+        " (flags or config file; the environment is not mixed in)");
   }
   if (config.part_size < (5u << 20)) config.part_size = 5u << 20;
   return std::unique_ptr<ObjectStore>(new S3Store(std::move(config)));

@@ -12,8 +12,10 @@
 //
 // Addressing: path-style http(s)://endpoint/bucket/key (default; the only
 // one s3rver supports with an IP host) or virtual-hosted bucket.endpoint.
-// Credentials: options, else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
-// AWS_SESSION_TOKEN from the environment.
+// Credentials: access_key/secret_key/session_token from the config (flags or
+// config file) when any of them is set, else AWS_ACCESS_KEY_ID /
+// AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN from the environment -- one
+// source as a unit, never mixed.
 //
 // Thread-safety: all methods may be called concurrently (one curl easy
 // handle per calling thread, reused for keep-alive).

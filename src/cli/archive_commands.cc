@@ -1,10 +1,17 @@
 #include "cli/archive_commands.h"
 
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <optional>
+#include <utility>
+#include <vector>
 
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 
 #include "archive/catalog.h"
 #include "archive/format.h"
@@ -17,6 +24,7 @@ namespace {
 struct State {
   // serve
   std::string interval = "1s", heartbeat = "5m", base_interval = "1h", shutdown_timeout = "5s";
+  std::string hashkv_interval = "10m";
   std::string spool_limit = "8GiB";
   // restore
   CLI::App* restore = nullptr;
@@ -28,8 +36,16 @@ struct State {
   CLI::App* status = nullptr;
   CLI::App* verify = nullptr;
   bool deep = false;
+  std::string scratch_dir;
   std::string endpoint;
   archive::ObjectStoreOptions store_options;
+  // restore / archive: --config-file and the flags that were given (for
+  // precedence: flag > config file > environment).
+  std::string config_file;
+  struct StoreFlags {
+    CLI::Option *url = nullptr, *endpoint = nullptr, *region = nullptr, *path_style = nullptr;
+  };
+  std::vector<std::pair<CLI::App*, StoreFlags>> store_flags;
 };
 State& S() {
   static State s;
@@ -87,8 +103,126 @@ int Fail(const Status& s) {
   return 1;
 }
 
+// restore / archive status / archive verify: fills st.url and
+// st.store_options from --config-file (the serve config file works: only the
+// archive-url and archive-s3-* keys are read) where no flag was given.
+// Precedence: flag > config file > environment (credentials as a unit: the
+// first source naming an access key id or secret provides all of them).
+Status ApplyOfflineConfig(CLI::App* cmd) {
+  State& st = S();
+  State::StoreFlags flags;
+  for (auto& [app, f] : st.store_flags) {
+    if (app == cmd) flags = f;
+  }
+  archive::ObjectStoreOptions& so = st.store_options;
+  const bool creds_from_flags =
+      !so.access_key.empty() || !so.secret_key.empty() || !so.session_token.empty();
+  if (!st.config_file.empty()) {
+    YAML::Node root;
+    try {
+      root = YAML::LoadFile(st.config_file);
+    } catch (const std::exception& e) {
+      return InvalidArgumentError("config-file " + st.config_file + ": " + e.what());
+    }
+    if (!root.IsMap()) {
+      return InvalidArgumentError("config-file " + st.config_file +
+                                  ": top level must be a mapping of flag names to values");
+    }
+    try {
+      auto str = [&](const char* key, std::string* out, CLI::Option* flag) {
+        if (root[key] && (flag == nullptr || flag->count() == 0)) *out = root[key].as<std::string>();
+      };
+      str("archive-url", &st.url, flags.url);
+      str("archive-s3-endpoint", &so.s3_endpoint, flags.endpoint);
+      str("archive-s3-region", &so.s3_region, flags.region);
+      if (root["archive-s3-path-style"] && (flags.path_style == nullptr || flags.path_style->count() == 0)) {
+        so.s3_path_style = root["archive-s3-path-style"].as<bool>();
+      }
+      if (!creds_from_flags) {
+        if (root["archive-s3-access-key-id"]) so.access_key = root["archive-s3-access-key-id"].as<std::string>();
+        if (root["archive-s3-secret-access-key"]) so.secret_key = root["archive-s3-secret-access-key"].as<std::string>();
+        if (root["archive-s3-session-token"]) so.session_token = root["archive-s3-session-token"].as<std::string>();
+      }
+    } catch (const std::exception& e) {
+      return InvalidArgumentError("config-file " + st.config_file + ": " + e.what());
+    }
+  }
+  if (st.url.empty()) {
+    return InvalidArgumentError("--archive-url is required (or archive-url in --config-file)");
+  }
+  return Status::Ok();
+}
+
+// Restore progress on a terminal (stderr a TTY only): one line redrawn at
+// most every 100 ms with entries replayed / planned, rate and ETA, ended by a
+// newline. Off a terminal nothing is drawn (no control characters).
+class ProgressBar {
+ public:
+  void Label(const std::string& what) {
+    std::fprintf(stderr, "\r\x1b[Krestore: %s", what.c_str());
+    std::fflush(stderr);
+  }
+
+  void Update(const archive::RestoreProgress& p) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!started_) {
+      start_ = now;
+      started_ = true;
+    } else if (!p.done && now - last_ < std::chrono::milliseconds(100)) {
+      return;
+    }
+    last_ = now;
+    const double secs = std::chrono::duration<double>(now - start_).count();
+    const double rate = secs > 0 ? static_cast<double>(p.entries) / secs : 0;
+    const double frac = p.entries_total > 0
+                            ? std::min(1.0, static_cast<double>(p.entries) /
+                                                static_cast<double>(p.entries_total))
+                            : (p.done ? 1.0 : 0.0);
+    constexpr int kWidth = 30;
+    const int filled = static_cast<int>(frac * kWidth);
+    std::string bar(static_cast<size_t>(filled), '=');
+    if (filled < kWidth) bar += '>';
+    bar.resize(kWidth, ' ');
+    std::string eta = "--:--";
+    if (p.done) {
+      eta = "done in " + Clock(secs);
+    } else if (rate > 0 && p.entries_total >= p.entries) {
+      eta = "ETA " + Clock(static_cast<double>(p.entries_total - p.entries) / rate);
+    }
+    std::fprintf(stderr, "\r\x1b[Krestore [%s] %3.0f%% %llu/%llu entries, %llu chunks, %s entries/s, %s",
+                 bar.c_str(), frac * 100, static_cast<unsigned long long>(p.entries),
+                 static_cast<unsigned long long>(p.entries_total),
+                 static_cast<unsigned long long>(p.chunks), Si(rate).c_str(), eta.c_str());
+    if (p.done) std::fputc('\n', stderr);
+    std::fflush(stderr);
+  }
+
+ private:
+  static std::string Clock(double secs) {
+    const long long t = static_cast<long long>(secs + 0.5);
+    char buf[32];
+    if (t >= 3600) {
+      std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", t / 3600, t / 60 % 60, t % 60);
+    } else {
+      std::snprintf(buf, sizeof buf, "%lld:%02lld", t / 60, t % 60);
+    }
+    return buf;
+  }
+  static std::string Si(double v) {
+    char buf[32];
+    if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.1fM", v / 1e6);
+    else if (v >= 1e3) std::snprintf(buf, sizeof buf, "%.1fk", v / 1e3);
+    else std::snprintf(buf, sizeof buf, "%.0f", v);
+    return buf;
+  }
+
+  bool started_ = false;
+  std::chrono::steady_clock::time_point start_, last_;
+};
+
 int RunRestore() {
   State& st = S();
+  if (Status s = ApplyOfflineConfig(st.restore); !s.ok()) return Fail(s);
   server::RestoreRequest req;
   req.archive_url = st.url;
   req.data_dir = st.data_dir;
@@ -115,8 +249,18 @@ int RunRestore() {
       return 2;
     }
   }
+  ProgressBar bar;
+  const bool tty = ::isatty(STDERR_FILENO) == 1;
+  if (tty) {
+    // The bar replaces the JSON progress log lines on a terminal.
+    req.log = [&bar](const std::string& m) { bar.Label(m); };
+    req.progress = [&bar](const archive::RestoreProgress& p) { bar.Update(p); };
+  }
   auto r = server::RestoreDataDir(req);
-  if (!r.ok()) return Fail(r.status());
+  if (!r.ok()) {
+    if (tty) std::fputc('\n', stderr);
+    return Fail(r.status());
+  }
   const auto& x = r->result;
   std::printf("restored %s from %s\n", st.data_dir.c_str(), st.url.c_str());
   std::printf("  revision:      %lld\n", static_cast<long long>(r->revision));
@@ -125,9 +269,10 @@ int RunRestore() {
   std::printf("  keys:          %llu\n", static_cast<unsigned long long>(r->keys));
   std::printf("  duration:      %.3f s\n", r->seconds);
   std::printf("  base:          %s\n", x.base.c_str());
-  std::printf("  replayed:      %llu entries from %llu chunks (%.1f MiB fetched)\n",
+  std::printf("  replayed:      %llu entries from %llu chunks (%.1f MiB fetched, %.0f entries/s)\n",
               static_cast<unsigned long long>(x.entries), static_cast<unsigned long long>(x.chunks),
-              static_cast<double>(x.bytes_fetched) / (1 << 20));
+              static_cast<double>(x.bytes_fetched) / (1 << 20),
+              r->seconds > 0 ? static_cast<double>(x.entries) / r->seconds : 0.0);
   std::printf("  timeline:      %s (parent %s at index %llu)\n",
               archive::TimelineHex(r->new_timeline).c_str(),
               archive::TimelineHex(x.timeline).c_str(),
@@ -151,6 +296,7 @@ std::string MetricValue(const std::string& body, const std::string& name) {
 
 int RunStatus() {
   State& st = S();
+  if (Status s = ApplyOfflineConfig(st.status); !s.ok()) return Fail(s);
   auto store = archive::OpenObjectStore(st.url, st.store_options);
   if (!store.ok()) return Fail(store.status());
   auto tl = PickTimeline(store->get(), st.timeline);
@@ -187,16 +333,76 @@ int RunStatus() {
       }
     }
   }
+  // The manifest (every few seconds while busy) and heartbeat (idle) say
+  // when the server last reached the archive, and the archived revision.
+  std::optional<archive::Manifest> manifest;
+  int64_t last_heard = 0;
+  if (auto m = (*store)->Get(archive::ManifestName(*tl)); m.ok()) {
+    auto d = archive::DecodeManifest(archive::ManifestName(*tl), *m);
+    if (d.ok()) {
+      manifest = *d;
+      last_heard = d->written_unix_nanos;
+      if (d->archived_index >= last_index) {
+        last_index = d->archived_index;
+        last_commit = std::max(last_commit, d->archived_commit_unix_nanos);
+      }
+    }
+  }
+  if (auto h = (*store)->Get(archive::HeartbeatName(*tl)); h.ok()) {
+    auto j = nlohmann::json::parse(*h, nullptr, false);
+    if (j.is_object() && j.contains("time") && j["time"].is_string()) {
+      if (auto t = archive::ParseRfc3339(j["time"].get<std::string>()); t.ok()) {
+        last_heard = std::max(last_heard, *t);
+      }
+    }
+  }
+  if (!cat->bases.empty()) {
+    last_heard = std::max(last_heard, cat->bases.back().unix_ms * 1000000);
+    if (cat->bases.back().index > last_index) last_index = cat->bases.back().index;
+  }
   if (last_index > 0) {
-    std::printf("archived through: index %llu, committed %s\n",
-                static_cast<unsigned long long>(last_index),
-                archive::FormatRfc3339(last_commit).c_str());
+    std::string rev;
+    if (manifest && manifest->archived_index == last_index && manifest->archived_revision > 0) {
+      rev = " (revision " + std::to_string(manifest->archived_revision) + ")";
+    }
+    std::printf("archived through: index %llu%s, committed %s\n",
+                static_cast<unsigned long long>(last_index), rev.c_str(),
+                last_commit > 0 ? archive::FormatRfc3339(last_commit).c_str() : "-");
   }
   if (!cat->bases.empty()) {
     int64_t end = last_commit > 0 ? last_commit : cat->bases.back().unix_ms * 1000000;
-    std::printf("restorable:       %s .. %s\n",
+    std::printf("restorable:       %s .. %s%s\n",
                 archive::FormatRfc3339(cat->bases.front().unix_ms * 1000000).c_str(),
-                archive::FormatRfc3339(end).c_str());
+                archive::FormatRfc3339(end).c_str(),
+                cat->gaps.empty() ? "" : " (except the gaps below)");
+  }
+  std::printf("gaps:             %zu\n", cat->gaps.size());
+  for (const auto& g : cat->gaps) {
+    std::printf("  gap:            entries %llu..%llu were never archived (%s)\n",
+                static_cast<unsigned long long>(g.from), static_cast<unsigned long long>(g.to),
+                g.name.c_str());
+  }
+  std::printf("hashkv records:   %zu", cat->hashes.size());
+  if (!cat->hashes.empty()) {
+    std::printf(" (newest: revision %lld at index %llu)",
+                static_cast<long long>(cat->hashes.back().revision),
+                static_cast<unsigned long long>(cat->hashes.back().index));
+  }
+  std::printf("\n");
+  // Lag from the archive alone: how old the newest archived commit is. An
+  // idle server commits nothing newer, so read it with "last heard".
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  if (last_commit > 0) {
+    std::printf("archive lag:      %.3f s since the newest archived commit (from the archive "
+                "alone; an idle server has no newer commit)\n",
+                static_cast<double>(std::max<int64_t>(0, now - last_commit)) / 1e9);
+  }
+  if (last_heard > 0) {
+    std::printf("last heard:       %.3f s ago (%s: newest manifest, heartbeat or base)\n",
+                static_cast<double>(std::max<int64_t>(0, now - last_heard)) / 1e9,
+                archive::FormatRfc3339(last_heard).c_str());
   }
   if (!st.endpoint.empty()) {
     std::string ep = st.endpoint;
@@ -205,7 +411,7 @@ int RunStatus() {
     httplib::Client cli(ep.substr(0, colon), std::stoi(ep.substr(colon + 1)));
     auto res = cli.Get("/metrics");
     if (res && res->status == 200) {
-      std::printf("server lag:       %s s, %s entries\n",
+      std::printf("server lag:       %s s, %s revisions\n",
                   MetricValue(res->body, "tidemark_archive_lag_seconds").c_str(),
                   MetricValue(res->body, "tidemark_archive_lag_revisions").c_str());
       std::printf("server spool:     %s bytes\n",
@@ -219,6 +425,7 @@ int RunStatus() {
 
 int RunVerify() {
   State& st = S();
+  if (Status s = ApplyOfflineConfig(st.verify); !s.ok()) return Fail(s);
   auto store = archive::OpenObjectStore(st.url, st.store_options);
   if (!store.ok()) return Fail(store.status());
   auto tl = PickTimeline(store->get(), st.timeline);
@@ -231,6 +438,36 @@ int RunVerify() {
               static_cast<unsigned long long>(rep->entries),
               static_cast<double>(rep->bytes) / (1 << 20), st.deep ? " (deep)" : "");
   for (const auto& g : rep->gaps) std::printf("GAP: %s\n", g.c_str());
+  if (st.deep) {
+    // Restore to every recorded HashKV point and compare (a scratch store each).
+    std::string scratch = st.scratch_dir;
+    bool made = false;
+    if (scratch.empty()) {
+      const char* tmp = std::getenv("TMPDIR");
+      std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/tidemark-verify-XXXXXX";
+      if (::mkdtemp(tmpl.data()) == nullptr) {
+        return Fail(IoError("verify --deep: cannot create a scratch dir from " + tmpl));
+      }
+      scratch = tmpl;
+      made = true;
+    }
+    auto checks = server::CheckArchiveHashKV(store->get(), *tl, scratch);
+    if (made) ::rmdir(scratch.c_str());
+    if (!checks.ok()) return Fail(checks.status());
+    if (checks->empty()) {
+      std::printf("HASHKV: no HashKV records in this timeline (archived before they were "
+                  "recorded); restored state not compared\n");
+    }
+    for (const auto& c : *checks) {
+      if (!c.problem.empty()) {
+        rep->problems.push_back(c.problem);
+      } else {
+        std::printf("HASHKV OK: revision %lld (index %llu): recorded %u, restored %u\n",
+                    static_cast<long long>(c.revision), static_cast<unsigned long long>(c.index),
+                    c.recorded, c.restored);
+      }
+    }
+  }
   for (const auto& p : rep->problems) std::printf("PROBLEM: %s\n", p.c_str());
   if (!rep->ok()) {
     std::printf("verify FAILED: %zu problem(s)\n", rep->problems.size());
@@ -265,6 +502,9 @@ void AddArchiveServeFlags(CLI::App* serve, server::ServerOptions* o) {
                     "Idle heartbeat object period")->default_val("5m");
   serve->add_option("--archive-base-interval", st.base_interval,
                     "Periodic base snapshot period")->default_val("1h");
+  serve->add_option("--archive-hashkv-interval", st.hashkv_interval,
+                    "Record the store's HashKV in the archive this often, besides with each "
+                    "base snapshot (0 = only with bases)")->default_val("10m");
   serve->add_option("--archive-base-every-entries", o->archive_base_every_entries,
                     "Also take a base snapshot after this many entries")->default_val(1000000);
   serve->add_option("--archive-s3-endpoint", o->archive_s3_endpoint, "S3 endpoint URL");
@@ -273,17 +513,39 @@ void AddArchiveServeFlags(CLI::App* serve, server::ServerOptions* o) {
   serve->add_option("--archive-s3-path-style", o->archive_s3_path_style,
                     "Path-style S3 addressing (endpoint/bucket/key); false = bucket.endpoint")
       ->default_val(true);
+  serve->add_option("--debug-wal-release-every-entries", o->wal_release_every_entries,
+                    "DEBUG: release WAL segments at most every N entries (default 100000)")
+      ->group("");  // hidden
+  serve->add_option("--archive-s3-access-key-id", o->archive_s3_access_key_id,
+                    "S3 access key id (default: AWS_ACCESS_KEY_ID)");
+  serve->add_option("--archive-s3-secret-access-key", o->archive_s3_secret_access_key,
+                    "S3 secret access key (default: AWS_SECRET_ACCESS_KEY; visible in ps: "
+                    "prefer the environment or the config file)");
+  serve->add_option("--archive-s3-session-token", o->archive_s3_session_token,
+                    "S3 session token for temporary credentials (default: AWS_SESSION_TOKEN)");
 }
 
 namespace {
 void AddStoreFlags(CLI::App* cmd) {
   State& st = S();
-  cmd->add_option("--archive-s3-endpoint", st.store_options.s3_endpoint,
-                  "S3 endpoint URL (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)");
-  cmd->add_option("--archive-s3-region", st.store_options.s3_region, "S3 region")
-      ->default_val("us-east-1");
-  cmd->add_option("--archive-s3-path-style", st.store_options.s3_path_style,
-                  "Path-style S3 addressing")->default_val(true);
+  State::StoreFlags f;
+  f.url = cmd->add_option("--archive-url", st.url, "Archive (file:///dir or s3://bucket/prefix)");
+  f.endpoint = cmd->add_option("--archive-s3-endpoint", st.store_options.s3_endpoint,
+                               "S3 endpoint URL");
+  f.region = cmd->add_option("--archive-s3-region", st.store_options.s3_region, "S3 region")
+                 ->default_val("us-east-1");
+  f.path_style = cmd->add_option("--archive-s3-path-style", st.store_options.s3_path_style,
+                                 "Path-style S3 addressing")->default_val(true);
+  cmd->add_option("--archive-s3-access-key-id", st.store_options.access_key,
+                  "S3 access key id (default: config file, then AWS_ACCESS_KEY_ID)");
+  cmd->add_option("--archive-s3-secret-access-key", st.store_options.secret_key,
+                  "S3 secret access key (default: config file, then AWS_SECRET_ACCESS_KEY)");
+  cmd->add_option("--archive-s3-session-token", st.store_options.session_token,
+                  "S3 session token (default: config file, then AWS_SESSION_TOKEN)");
+  cmd->add_option("--config-file", st.config_file,
+                  "YAML file (e.g. the serve config file) for archive-url and archive-s3-* "
+                  "keys not given as flags");
+  st.store_flags.emplace_back(cmd, f);
 }
 }  // namespace
 
@@ -295,7 +557,8 @@ bool FinishArchiveServeFlags(server::ServerOptions* o, std::string* err) {
   }
   if (!ParseDurationMs(st.heartbeat, &o->archive_heartbeat_ms) ||
       !ParseDurationMs(st.base_interval, &o->archive_base_interval_ms) ||
-      !ParseDurationMs(st.shutdown_timeout, &o->archive_shutdown_timeout_ms)) {
+      !ParseDurationMs(st.shutdown_timeout, &o->archive_shutdown_timeout_ms) ||
+      !ParseDurationMs(st.hashkv_interval, &o->archive_hashkv_interval_ms)) {
     *err = "--archive-*: bad duration (expected e.g. 5s, 5m, 1h)";
     return false;
   }
@@ -316,11 +579,14 @@ bool ApplyArchiveConfigKey(const std::string& key, const YAML::Node& v, server::
   else if (key == "archive-shutdown-timeout") st.shutdown_timeout = v.as<std::string>();
   else if (key == "archive-heartbeat-interval") st.heartbeat = v.as<std::string>();
   else if (key == "archive-base-interval") st.base_interval = v.as<std::string>();
+  else if (key == "archive-hashkv-interval") st.hashkv_interval = v.as<std::string>();
+  else if (key == "archive-base-every-entries") o->archive_base_every_entries = v.as<int64_t>();
   else if (key == "archive-s3-endpoint") o->archive_s3_endpoint = v.as<std::string>();
   else if (key == "archive-s3-region") o->archive_s3_region = v.as<std::string>();
   else if (key == "archive-s3-path-style") o->archive_s3_path_style = v.as<bool>();
   else if (key == "archive-s3-access-key-id") o->archive_s3_access_key_id = v.as<std::string>();
   else if (key == "archive-s3-secret-access-key") o->archive_s3_secret_access_key = v.as<std::string>();
+  else if (key == "archive-s3-session-token") o->archive_s3_session_token = v.as<std::string>();
   else return false;
   return true;
 }
@@ -328,7 +594,6 @@ bool ApplyArchiveConfigKey(const std::string& key, const YAML::Node& v, server::
 void AddArchiveCommands(CLI::App* app) {
   State& st = S();
   st.restore = app->add_subcommand("restore", "Rebuild a data dir from an archive");
-  st.restore->add_option("--archive-url", st.url, "Archive (file:///dir or s3://bucket/prefix)")->required();
   st.restore->add_option("--data-dir", st.data_dir, "New data directory to create")->required();
   st.restore->add_option("--to-revision", st.to_revision, "Restore to exactly this revision");
   st.restore->add_option("--to-time", st.to_time,
@@ -340,15 +605,17 @@ void AddArchiveCommands(CLI::App* app) {
   st.archive = app->add_subcommand("archive", "Inspect an archive");
   st.archive->require_subcommand(1);
   st.status = st.archive->add_subcommand("status", "Archive state, lag and restorable window");
-  st.status->add_option("--archive-url", st.url, "Archive (file:///dir or s3://bucket/prefix)")->required();
   st.status->add_option("--timeline", st.timeline, "Timeline id (default: the newest)");
   st.status->add_option("--endpoint", st.endpoint,
                         "Also show the server's lag and spool (http://host:port)");
   AddStoreFlags(st.status);
   st.verify = st.archive->add_subcommand("verify", "Check every object, the chain and gaps");
-  st.verify->add_option("--archive-url", st.url, "Archive (file:///dir or s3://bucket/prefix)")->required();
   st.verify->add_option("--timeline", st.timeline, "Timeline id (default: the newest)");
-  st.verify->add_flag("--deep", st.deep, "Also decompress and decode every object");
+  st.verify->add_flag("--deep", st.deep,
+                      "Also decompress and decode every object, and restore to every recorded "
+                      "HashKV point to compare the restored store's HashKV");
+  st.verify->add_option("--scratch-dir", st.scratch_dir,
+                        "Where --deep builds its scratch stores (default: a new dir in $TMPDIR)");
   AddStoreFlags(st.verify);
 }
 

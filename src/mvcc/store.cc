@@ -119,6 +119,7 @@ void Store::Publish(int64_t revision, uint64_t applied_index, uint64_t key_count
   // Last, with release: a reader that observes `revision` also observes the
   // batch that produced it (it was written before this store).
   current_rev_.store(revision, std::memory_order_release);
+  if (publish_observer_) publish_observer_(revision, applied_index);
 }
 
 Result<RangeResult> Store::Range(const RangeRequest& req) const {

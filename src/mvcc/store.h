@@ -26,6 +26,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -114,6 +115,13 @@ class Store {
 
   storage::Engine* engine() const { return engine_; }
 
+  // Optional observer of every published (revision, applied index), called
+  // on the writer thread right after the state is visible. Must be cheap and
+  // must not call into the store. Set before writes start (e.g. the archive's
+  // revision-lag tracking, server/archive_glue.cc).
+  using PublishObserver = std::function<void(int64_t revision, uint64_t applied_index)>;
+  void set_publish_observer(PublishObserver fn) { publish_observer_ = std::move(fn); }
+
  private:
   friend class WriteTxn;
   Store(storage::Engine* engine, StoreOptions options);
@@ -138,6 +146,7 @@ class Store {
   // write returns it (fail-stop: recover by restarting and replaying the WAL).
   Status poisoned_;  // writer thread only
   std::unique_ptr<Compactor> compactor_;
+  PublishObserver publish_observer_;
 };
 
 }  // namespace tidemark::mvcc

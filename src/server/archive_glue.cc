@@ -3,7 +3,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <deque>
+#include <mutex>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <random>
@@ -90,27 +94,156 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
+// Store revision right after each applied entry, for the entries not yet
+// archived, as runs in which index and revision both advance by one per
+// entry (a burst of puts is one run). Feeds tidemark_archive_lag_revisions
+// and the manifest's archived_revision. Observe() on the apply thread,
+// everything else from any thread.
+class RevisionTracker {
+ public:
+  static constexpr size_t kMaxRuns = 1 << 20;  // ~24 MiB; past it, lookups are bounds
+
+  void Observe(int64_t revision, uint64_t index) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (revision == last_rev_ && !runs_.empty()) return;
+    last_rev_ = revision;
+    if (!runs_.empty()) {
+      Run& b = runs_.back();
+      if (b.index + b.n == index && b.revision + static_cast<int64_t>(b.n) == revision) {
+        ++b.n;
+        return;
+      }
+    }
+    runs_.push_back({index, revision, 1});
+    if (runs_.size() > kMaxRuns) runs_.pop_front();
+  }
+
+  // Revision right after entry `index`. *exact is false when `index` is older
+  // than anything observed (after a restart with an unarchived backlog, or
+  // past kMaxRuns): then the result is the LOWEST revision it can be (each
+  // entry adds at most one revision), so a lag computed from it is an upper
+  // bound.
+  int64_t At(uint64_t index, bool* exact) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    *exact = false;
+    if (runs_.empty()) return 0;
+    auto it = std::upper_bound(runs_.begin(), runs_.end(), index,
+                               [](uint64_t i, const Run& r) { return i < r.index; });
+    if (it == runs_.begin()) {
+      const Run& f = runs_.front();
+      const uint64_t back = f.index - index;
+      return back >= static_cast<uint64_t>(f.revision) ? 0 : f.revision - static_cast<int64_t>(back);
+    }
+    --it;
+    *exact = true;
+    return it->revision + static_cast<int64_t>(std::min<uint64_t>(it->n - 1, index - it->index));
+  }
+
+  // Forgets runs wholly before `index` (keeps the one holding it).
+  void TrimBefore(uint64_t index) {
+    std::lock_guard<std::mutex> lock(mu_);
+    while (runs_.size() >= 2 && runs_[1].index <= index) runs_.pop_front();
+  }
+
+ private:
+  struct Run {
+    uint64_t index;
+    int64_t revision;
+    uint64_t n;
+  };
+  mutable std::mutex mu_;
+  std::deque<Run> runs_;  // guarded by mu_, sorted by index
+  int64_t last_rev_ = 0;  // guarded by mu_
+};
+
+// Applied index, revision and compact revision as one storage snapshot has
+// them (written in the same batch by the store), so a HashKV of that revision
+// with that compact revision describes exactly the state after that index.
+struct MetaState {
+  uint64_t index = 0;
+  int64_t revision = 0;
+  int64_t compact = -1;
+};
+
+Result<MetaState> ReadMetaState(storage::Engine* engine, const storage::Snapshot* snap) {
+  MetaState m;
+  auto get = [&](const char* key, bool required, uint64_t* out) -> Result<bool> {
+    TM_ASSIGN_OR_RETURN(auto v, engine->Get(storage::kMetaCf, key, snap));
+    if (!v) {
+      if (required) return CorruptionError(std::string("archive: store meta ") + key + " missing");
+      return false;
+    }
+    TM_ASSIGN_OR_RETURN(*out, mvcc::codec::DecodeU64(*v, key));
+    return true;
+  };
+  uint64_t v = 0;
+  TM_ASSIGN_OR_RETURN(bool have, get(mvcc::codec::kMetaAppliedIndex, false, &v));
+  m.index = have ? v : 0;
+  TM_ASSIGN_OR_RETURN(have, get(mvcc::codec::kMetaCurrentRev, true, &v));
+  m.revision = static_cast<int64_t>(v);
+  TM_ASSIGN_OR_RETURN(have, get(mvcc::codec::kMetaCompactRev, false, &v));
+  m.compact = have ? static_cast<int64_t>(v) : -1;
+  return m;
+}
+
 class StorageBaseSource final : public archive::BaseSource {
  public:
-  StorageBaseSource(storage::Engine* engine, std::string tmp_path)
-      : engine_(engine), tmp_(std::move(tmp_path)) {}
+  StorageBaseSource(storage::Engine* engine, mvcc::Store* store, RevisionTracker* revisions,
+                    std::string tmp_path)
+      : engine_(engine), store_(store), revisions_(revisions), tmp_(std::move(tmp_path)) {}
+
   Result<archive::BaseSnapshot> TakeBase() override {
     TM_ASSIGN_OR_RETURN(SnapshotInfo info, WriteSnapshotFile(engine_, tmp_));
     (void)info;
     archive::BaseSnapshot b;
     b.bytes = ReadFile(tmp_);
     ::unlink(tmp_.c_str());
+    int64_t compact = -1;
     TM_RETURN_IF_ERROR(ForEachSnapRecord(b.bytes, [&](const SnapRecord& r) {
       if (r.cf != storage::kMetaCf.id || r.value.size() != 8) return Status::Ok();
       if (r.key == mvcc::codec::kMetaAppliedIndex) b.index = Be64(r.value);
       if (r.key == mvcc::codec::kMetaCurrentRev) b.revision = static_cast<int64_t>(Be64(r.value));
+      if (r.key == mvcc::codec::kMetaCompactRev) compact = static_cast<int64_t>(Be64(r.value));
       return Status::Ok();
     }));
+    b.hash_kv = HashAt(MetaState{b.index, b.revision, compact});
     return b;
   }
 
+  Result<std::optional<archive::HashKVPoint>> CurrentHashKV() override {
+    MetaState m;
+    {
+      std::shared_ptr<const storage::Snapshot> snap = engine_->GetSnapshot();
+      TM_ASSIGN_OR_RETURN(m, ReadMetaState(engine_, snap.get()));
+    }
+    return HashAt(m);
+  }
+
+  int64_t RevisionAtIndex(uint64_t index) override {
+    bool exact = false;
+    int64_t r = revisions_->At(index, &exact);
+    return exact ? r : 0;
+  }
+
  private:
+  // HashKV of the live store at m.revision equals the hash of the state in m
+  // as long as the compact revision is still m.compact (versions <= the
+  // revision never change otherwise; physical compaction does not change
+  // the hash). nullopt when a compaction raced in.
+  std::optional<archive::HashKVPoint> HashAt(const MetaState& m) {
+    auto h = store_->HashKV(m.revision);
+    if (!h.ok() || h->compact_revision != m.compact || h->hash_revision != m.revision) {
+      log::Warn("archive: HashKV not recorded (compaction in between; next time)",
+                {{"revision", m.revision},
+                 {"error", h.ok() ? std::string("compact revision changed") : h.status().ToString()}});
+      return std::nullopt;
+    }
+    return archive::HashKVPoint{m.index, m.revision, m.compact, h->hash};
+  }
+
   storage::Engine* engine_;
+  mvcc::Store* store_;
+  RevisionTracker* revisions_;
   std::string tmp_;
 };
 
@@ -164,6 +297,7 @@ Result<std::optional<TimelineFile>> ReadTimelineFile(const std::string& path) {
 
 struct ArchiveRuntime {
   std::unique_ptr<archive::ObjectStore> store;
+  RevisionTracker revisions;
   std::unique_ptr<StorageBaseSource> base;
   std::unique_ptr<archive::Archiver> archiver;
   TimelineFile timeline;
@@ -192,6 +326,7 @@ Status OpenArchive(Core* c) {
   so.s3_path_style = o.archive_s3_path_style;
   so.access_key = o.archive_s3_access_key_id;
   so.secret_key = o.archive_s3_secret_access_key;
+  so.session_token = o.archive_s3_session_token;
   TM_ASSIGN_OR_RETURN(rt->store, archive::OpenObjectStore(o.archive_url, so));
   const std::string tl_path = c->data_path("archive.json");
   TM_ASSIGN_OR_RETURN(auto tl, ReadTimelineFile(tl_path));
@@ -202,7 +337,7 @@ Status OpenArchive(Core* c) {
     tl = t;
   }
   rt->timeline = *tl;
-  rt->base = std::make_unique<StorageBaseSource>(c->engine.get(),
+  rt->base = std::make_unique<StorageBaseSource>(c->engine.get(), c->store.get(), &rt->revisions,
                                                  c->data_path("archive-base.tmp"));
   archive::ArchiverOptions ao;
   ao.timeline = tl->timeline;
@@ -213,6 +348,11 @@ Status OpenArchive(Core* c) {
   ao.heartbeat_nanos = o.archive_heartbeat_ms * 1000000;
   ao.base_interval_nanos = o.archive_base_interval_ms * 1000000;
   ao.base_every_entries = static_cast<uint64_t>(o.archive_base_every_entries);
+  ao.hashkv_interval_nanos = o.archive_hashkv_interval_ms * 1000000;
+  // Entries are kept in memory only up to the spool limit (beyond it they are
+  // read back from the WAL, or, with --archive-spool-policy continue, gone).
+  ao.memory_queue_bytes = static_cast<uint64_t>(
+      std::clamp<int64_t>(o.archive_spool_limit_bytes, 64 << 10, 64 << 20));
   rt->archiver = std::make_unique<archive::Archiver>(rt->store.get(), c->wal.get(), rt->base.get(),
                                                      c->clock.get(), ao);
   auto& reg = *c->metrics->registry;
@@ -222,7 +362,7 @@ Status OpenArchive(Core* c) {
   rt->lag_seconds = gauge("tidemark_archive_lag_seconds",
                           "Age of the oldest committed entry not yet durable in the archive");
   rt->lag_revisions = gauge("tidemark_archive_lag_revisions",
-                            "Committed WAL entries not yet durable in the archive");
+                            "Store revisions applied but not yet durable in the archive");
   rt->spool_bytes = gauge("tidemark_archive_spool_bytes",
                           "Bytes of committed entries kept locally until archived");
   rt->last_success = gauge("tidemark_archive_last_success_timestamp_seconds",
@@ -248,6 +388,10 @@ Status OpenArchive(Core* c) {
 void StartArchive(Core* c) {
   if (!c->archive) return;
   archive::Archiver* a = c->archive->archiver.get();
+  RevisionTracker* revs = &c->archive->revisions;
+  revs->Observe(c->store->current_revision(), c->store->applied_index());  // state at open
+  c->store->set_publish_observer(
+      [revs](int64_t revision, uint64_t index) { revs->Observe(revision, index); });
   Pipeline* p = c->pipeline.get();
   p->set_committed_hook([a](const std::vector<wal::Entry>& e) { a->OnCommitted(e); });
   if (c->options.archive_spool_policy == "continue") {
@@ -286,6 +430,7 @@ Status StopArchive(Core* c) {
     log::Info("archive flushed", {{"archived-index", a->archived_index()}});
   }
   a->Stop();
+  c->store->set_publish_observer(nullptr);  // the pipeline has stopped: no writer runs
   return s;
 }
 
@@ -303,13 +448,24 @@ Status AdmitArchive(const Core* c) {
   return Status::Ok();
 }
 
+int64_t ArchiveLagRevisions(Core* c) {
+  if (!c->archive) return 0;
+  const uint64_t archived = c->archive->archiver->archived_index();
+  // Order: revision first; the applied index then is at least its index.
+  const int64_t current = c->store->current_revision();
+  if (archived >= c->store->applied_index()) return 0;
+  c->archive->revisions.TrimBefore(archived);
+  bool exact = false;
+  const int64_t at = c->archive->revisions.At(archived, &exact);
+  return std::max<int64_t>(0, current - at);
+}
+
 void RefreshArchiveGauges(Core* c) {
   if (!c->archive) return;
   ArchiveRuntime* rt = c->archive.get();
   auto st = rt->archiver->stats();
   rt->lag_seconds->Set(static_cast<double>(st.lag_seconds_x1000) / 1000.0);
-  rt->lag_revisions->Set(
-      static_cast<double>(st.committed_index > st.archived_index ? st.committed_index - st.archived_index : 0));
+  rt->lag_revisions->Set(static_cast<double>(ArchiveLagRevisions(c)));
   rt->spool_bytes->Set(static_cast<double>(st.spool_bytes));
   rt->last_success->Set(static_cast<double>(st.last_success_unix_nanos) / 1e9);
   rt->gaps->Set(static_cast<double>(st.gaps));
@@ -379,6 +535,11 @@ class StoreSink final : public archive::RestoreSink {
   }
 
   int64_t current_revision() const override { return store_ ? store_->current_revision() : 0; }
+  int64_t compact_revision() const { return store_ ? store_->compact_revision() : -1; }
+  Result<mvcc::HashKVResult> HashKV() const {
+    if (!store_) return FailedPreconditionError("restore: no store loaded");
+    return store_->HashKV(0);
+  }
   uint64_t key_count() const { return store_ ? store_->key_count() : 0; }
   uint64_t applied_index() const { return store_ ? store_->applied_index() : 0; }
 
@@ -438,7 +599,9 @@ Result<RestoreSummary> RestoreDataDir(const RestoreRequest& req) {
     TM_RETURN_IF_ERROR(sink.Open());
     TM_ASSIGN_OR_RETURN(sum.result,
                         archive::Restore(store.get(), timeline, req.target, &sink,
-                                         [](const std::string& m) { log::Info(m); }));
+                                         req.log ? req.log
+                                                 : [](const std::string& m) { log::Info(m); },
+                                         req.progress));
     sum.revision = sink.current_revision();
     sum.keys = sink.key_count();
     TM_RETURN_IF_ERROR(sink.Close());
@@ -455,6 +618,79 @@ Result<RestoreSummary> RestoreDataDir(const RestoreRequest& req) {
   }
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return sum;
+}
+
+}  // namespace tidemark::server
+
+namespace tidemark::server {
+
+Result<std::vector<HashKVCheck>> CheckArchiveHashKV(archive::ObjectStore* store, uint64_t timeline,
+                                                    const std::string& scratch_root) {
+  TM_ASSIGN_OR_RETURN(archive::Catalog cat, archive::LoadCatalog(store, timeline));
+  std::vector<HashKVCheck> out;
+  for (const auto& ref : cat.hashes) {
+    HashKVCheck c;
+    c.object = ref.name;
+    c.index = ref.index;
+    c.revision = ref.revision;
+    auto bytes = store->Get(ref.name);
+    if (!bytes.ok()) {
+      c.problem = bytes.status().message();
+      out.push_back(std::move(c));
+      continue;
+    }
+    auto rec = archive::DecodeHashKVRecord(ref.name, *bytes);
+    if (!rec.ok()) {
+      c.problem = rec.status().message();
+      out.push_back(std::move(c));
+      continue;
+    }
+    c.recorded = rec->hash;
+    c.recorded_compact = rec->compact_revision;
+    // A fresh store for each record: newest base at or before its index,
+    // then replay through exactly that index.
+    const std::string dir = scratch_root + "/hashkv-" + std::to_string(ref.index);
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return IoError("verify: cannot create scratch dir " + dir + ": " + ec.message());
+    {
+      StoreSink sink(dir);
+      Status s = sink.Open();
+      archive::RestoreTarget target;
+      target.kind = archive::RestoreTarget::Kind::kIndex;
+      target.index = ref.index;
+      if (s.ok()) s = archive::Restore(store, timeline, target, &sink).status();
+      if (!s.ok()) {
+        c.problem = "cannot restore to index " + std::to_string(ref.index) + " for HashKV record " +
+                    ref.name + ": " + s.message();
+      } else {
+        c.restored_revision = sink.current_revision();
+        c.restored_compact = sink.compact_revision();
+        auto h = sink.HashKV();
+        if (!h.ok()) {
+          c.problem = "HashKV of the store restored to index " + std::to_string(ref.index) +
+                      " failed: " + h.status().message();
+        } else {
+          c.restored = h->hash;
+          if (c.restored_revision != c.revision || c.restored != c.recorded ||
+              c.restored_compact != c.recorded_compact) {
+            c.problem = "HashKV mismatch at revision " + std::to_string(c.revision) + " (index " +
+                        std::to_string(c.index) + ", " + ref.name + "): recorded hash " +
+                        std::to_string(c.recorded) + " (compact revision " +
+                        std::to_string(c.recorded_compact) + "), restored store has hash " +
+                        std::to_string(c.restored) + " at revision " +
+                        std::to_string(c.restored_revision) + " (compact revision " +
+                        std::to_string(c.restored_compact) + ")";
+          }
+        }
+      }
+      sink.Close().IgnoreError();
+    }
+    std::filesystem::remove_all(dir, ec);
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 }  // namespace tidemark::server

@@ -11,9 +11,11 @@
 // any thread.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "archive/catalog.h"
 #include "base/status.h"
@@ -36,6 +38,10 @@ Status StopArchive(Core* core);
 // Refuses writes once more than --archive-spool-limit bytes are unshipped.
 Status AdmitArchive(const Core* core);
 void RefreshArchiveGauges(Core* core);
+// Store revisions applied but not yet archived (tidemark_archive_lag_revisions).
+// Exact for everything applied since this process started archiving; for an
+// older unarchived backlog (after a restart) an upper bound.
+int64_t ArchiveLagRevisions(Core* core);
 
 // `tidemark restore`.
 struct RestoreRequest {
@@ -44,6 +50,9 @@ struct RestoreRequest {
   archive::RestoreTarget target;
   std::optional<uint64_t> timeline;  // default: the newest timeline
   archive::ObjectStoreOptions store_options;  // S3 endpoint/region/credentials
+  // Progress lines (default: JSON log lines) and progress numbers (default: none).
+  std::function<void(const std::string&)> log;
+  std::function<void(const archive::RestoreProgress&)> progress;
 };
 struct RestoreSummary {
   archive::RestoreResult result;
@@ -53,5 +62,24 @@ struct RestoreSummary {
   double seconds = 0;
 };
 Result<RestoreSummary> RestoreDataDir(const RestoreRequest& request);
+
+// `tidemark archive verify --deep`: for every HashKV record of the timeline,
+// restores a fresh store (in scratch_root/hashkv-<index>, removed after) to
+// exactly the record's index and compares its HashKV, revision and compact
+// revision with the recorded ones. Per-record problems are in the result;
+// an error only if the archive cannot be listed or the scratch dir created.
+struct HashKVCheck {
+  std::string object;
+  uint64_t index = 0;
+  int64_t revision = 0;
+  uint32_t recorded = 0;
+  int64_t recorded_compact = -1;
+  uint32_t restored = 0;
+  int64_t restored_revision = 0;
+  int64_t restored_compact = -1;
+  std::string problem;  // empty: matches
+};
+Result<std::vector<HashKVCheck>> CheckArchiveHashKV(archive::ObjectStore* store, uint64_t timeline,
+                                                    const std::string& scratch_root);
 
 }  // namespace tidemark::server

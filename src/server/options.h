@@ -36,13 +36,19 @@ struct ServerOptions {
   int64_t archive_heartbeat_ms = 300000;
   int64_t archive_base_interval_ms = 3600000;
   int64_t archive_base_every_entries = 1000000;
+  int64_t archive_hashkv_interval_ms = 600000;  // HashKV records between bases; 0 = off
   std::string archive_s3_endpoint;
   std::string archive_s3_region = "us-east-1";
   bool archive_s3_path_style = true;
-  // Credentials: these (config file only), else AWS_ACCESS_KEY_ID /
-  // AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN from the environment.
+  // Credentials: these (flags, or the config file), else AWS_ACCESS_KEY_ID /
+  // AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN from the environment (one
+  // source as a unit, never mixed).
   std::string archive_s3_access_key_id;
   std::string archive_s3_secret_access_key;
+  std::string archive_s3_session_token;
+  // Release WAL segments at most every this many entries (hidden flag
+  // --debug-wal-release-every-entries; tests of --archive-spool-policy continue).
+  uint64_t wal_release_every_entries = 100000;
   // Debug only (hidden flag --debug-inject-fsync-delay): called on the
   // wal-writer thread right after every successful WAL fdatasync, e.g. to
   // sleep for a random delay and study tail latency. Empty = off.

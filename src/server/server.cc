@@ -227,8 +227,10 @@ Result<std::unique_ptr<Server>> Server::Open(const ServerOptions& options) {
 
   core->pipeline = std::make_unique<Pipeline>(core->wal.get(), core->applier.get(),
                                               core->metrics.get(), core->clock.get(),
-                                              Pipeline::Options{.debug_after_sync =
-                                                                    options.debug_after_wal_sync});
+                                              Pipeline::Options{
+                                                  .release_every_entries =
+                                                      options.wal_release_every_entries,
+                                                  .debug_after_sync = options.debug_after_wal_sync});
   TM_RETURN_IF_ERROR(core->pipeline->Recover());
   TM_RETURN_IF_ERROR(OpenArchive(core.get()));
   auto size = core->engine->ApproximateSizeBytes();

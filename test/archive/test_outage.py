@@ -10,6 +10,7 @@ replaced by a plain file, so every Put fails), spool limit, and SIGTERM.
   SIGTERM with the target up ships everything (exit 0).
 """
 import os
+import re
 import shutil
 import time
 
@@ -121,3 +122,94 @@ def test_sigterm_reports_unshipped(tmp_path):
     d = str(tmp_path / "restored")
     out = restore(url, d, "--latest").stdout
     assert "revision:      51\n" in out, out
+
+
+def wal_first_index(data_dir):
+    """Index of the oldest entry the data dir's WAL still holds (from the
+    oldest segment's name, docs/formats/wal.md)."""
+    names = sorted(n for n in os.listdir(os.path.join(data_dir, "wal")) if n.endswith(".wal"))
+    return int(names[0].split("-")[1][: -len(".wal")], 16)
+
+
+def test_spool_policy_continue_records_gap_end_to_end(tmp_path):
+    """--archive-spool-policy continue: the target goes away, writes go on past
+    the spool limit, the WAL is released without being archived; once the
+    target is back a gap record and a fresh base are written; status, metrics
+    and verify report the gap (not as corruption); restore --latest works from
+    the fresh base, a point inside the gap is refused, a point before it works."""
+    arch = tmp_path / "archive"
+    url = f"file://{arch}"
+    data = str(tmp_path / "data")
+    srv = Server(data, url, ["--archive-interval", "100ms", "--archive-spool-limit", "1MiB",
+                             "--archive-spool-policy", "continue",
+                             "--wal-segment-bytes", str(256 << 10),
+                             "--debug-wal-release-every-entries", "16"]).start().wait_archiving()
+    kv, _, ch = srv.kv()
+    want = {}
+    for i in range(20):
+        k, v = b"pre/%02d" % i, b"v%d" % i
+        kv.Put(etcdrpc.PutRequest(key=k, value=v))
+        want[k] = v
+    wait_for(lambda: srv.metrics()["tidemark_archive_lag_revisions"] == 0, what="archived")
+    pre_rev = kv.Range(etcdrpc.RangeRequest(key=b"pre/00")).header.revision
+    archived = int(srv.metrics()["tidemark_archive_archived_index"])
+    break_target(arch)
+    # Writes go on past the 1 MiB spool limit until the WAL has released
+    # entries that were never archived (storage must first flush its 16 MiB
+    # memtable: 32 KiB values).
+    i = 0
+    first_gap_rev = None
+    while wal_first_index(data) <= archived + 1:
+        k, v = b"gap/%05d" % i, os.urandom(16 << 10).hex().encode()
+        r = kv.Put(etcdrpc.PutRequest(key=k, value=v), timeout=10)  # never refused
+        first_gap_rev = first_gap_rev or r.header.revision
+        want[k] = v
+        i += 1
+        assert i < 5000, "the WAL was never released past the archived index"
+    m = srv.metrics()
+    assert m["tidemark_archive_spool_bytes"] > (1 << 20), m
+    assert m["tidemark_archive_gaps_total"] == 0, m
+    print(f"{i} writes during the outage; WAL now starts at {wal_first_index(data)}, "
+          f"archived index {archived}")
+    heal_target(arch)
+    wait_for(lambda: srv.metrics()["tidemark_archive_gaps_total"] == 1, timeout=60, what="gap record")
+    wait_for(lambda: srv.metrics()["tidemark_archive_lag_revisions"] == 0, timeout=60, what="catch-up")
+    st = run("archive", "status", "--archive-url", url, "--endpoint", f"http://{srv.endpoint}",
+             check=True).stdout
+    assert "gaps:             1\n" in st, st
+    assert f"  gap:            entries {archived + 1}.." in st, st
+    for j in range(10):
+        k = b"post/%02d" % j
+        kv.Put(etcdrpc.PutRequest(key=k, value=b"after"))
+        want[k] = b"after"
+    ch.close()
+    assert srv.stop() == 0
+    assert "archive gap recorded" in srv.log()
+    gaps = sorted((arch).glob("tl-*/gap/*.json"))
+    assert len(gaps) == 1, gaps
+    gap_name = str(gaps[0].relative_to(arch))
+    v = run("archive", "verify", "--archive-url", url, "--deep", check=False)
+    print(v.stdout)
+    assert v.returncode == 0, v.stdout
+    assert f"GAP: recorded gap: entries {archived + 1}.." in v.stdout and gap_name in v.stdout, v.stdout
+    assert "PROBLEM" not in v.stdout and "verify OK" in v.stdout
+    # Latest: from the fresh base after the gap; every write is there.
+    d1 = str(tmp_path / "latest")
+    out = restore(url, d1, "--latest").stdout
+    base_index = int(re.search(r"base: +tl-[0-9a-f]+/base/(\d+)-", out).group(1))
+    assert base_index > archived + 1, out
+    s1 = Server(d1).start()
+    try:
+        _, have = read_all(s1.endpoint)
+        missing = [k for k, v in want.items() if have.get(k, (None,))[0] != v]
+        assert not missing, f"{len(missing)} writes missing after restore --latest, e.g. {missing[:3]}"
+    finally:
+        s1.stop()
+    # Inside the gap: refused, naming the gap record.
+    r = restore(url, str(tmp_path / "ingap"), "--to-revision", str(first_gap_rev), check=False)
+    assert r.returncode == 1, r.stdout
+    assert "lies in a recorded gap" in r.stderr and gap_name in r.stderr, r.stderr
+    assert not os.path.exists(tmp_path / "ingap"), "a refused restore must leave no data dir"
+    # Before the gap: fine.
+    out = restore(url, str(tmp_path / "before"), "--to-revision", str(pre_rev)).stdout
+    assert f"revision:      {pre_rev}\n" in out, out

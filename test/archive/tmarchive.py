@@ -37,7 +37,8 @@ def run(*args, check=None, timeout=120):
 
 
 def restore(archive_url, data_dir, *target, check=True):
-    return run("restore", "--archive-url", archive_url, "--data-dir", data_dir, *target, check=check)
+    url = ["--archive-url", archive_url] if archive_url else []  # None: from --config-file
+    return run("restore", *url, "--data-dir", data_dir, *target, check=check)
 
 
 class PortInUse(Exception):
