@@ -187,7 +187,7 @@ void Pipeline::ApplyOne(uint64_t index, const internal::InternalRequest& req, Do
   metrics_->proposals_applied->Increment();
   if (!s.ok()) metrics_->proposals_failed->Increment();
   applied_.store(index, std::memory_order_release);
-  if (applied_hook_ && !events.empty()) applied_hook_(index, events);
+  if (applied_hook_ && !events.empty()) applied_hook_(index, std::move(events));
   if (done == nullptr || !*done) return;
   if (hold_acks_) {
     std::unique_lock<std::mutex> lock(held_mu_);

@@ -43,7 +43,7 @@ class Pipeline {
   // during the call (the callee may Swap its contents out).
   using Done = std::function<void(const Status& status, internal::InternalResponse* resp)>;
   // Observer of every applied entry's events (watch hub, later the archiver).
-  using AppliedHook = std::function<void(uint64_t index, const std::vector<mvcc::Event>& events)>;
+  using AppliedHook = std::function<void(uint64_t index, std::vector<mvcc::Event>&& events)>;
 
   struct Options {
     size_t max_batch_entries = 4096;
