@@ -212,7 +212,9 @@ Status StartWatchHub(Core* core) {
   core->watch_hub = std::make_unique<watch::Hub>(core->store.get(), core->clock.get(), o);
   watch::Hub* hub = core->watch_hub.get();
   core->pipeline->set_applied_hook(
-      [hub](uint64_t, std::vector<mvcc::Event>&& events) { hub->Publish(std::move(events)); });
+      [hub](uint64_t, std::vector<mvcc::Event>&& events, bool idle_after) {
+        hub->Publish(std::move(events), /*may_fan_out_inline=*/idle_after);
+      });
   hub->Start();
   return Status::Ok();
 }

@@ -88,7 +88,7 @@ void Hub::Stop() {
   for (const auto& s : streams) s->Close(/*notify=*/true);
 }
 
-void Hub::Publish(std::vector<mvcc::Event>&& events) {
+void Hub::Publish(std::vector<mvcc::Event>&& events, bool may_fan_out_inline) {
   if (events.empty()) return;
   const int64_t rev = events.back().kv.mod_revision;
   {
@@ -98,14 +98,35 @@ void Hub::Publish(std::vector<mvcc::Event>&& events) {
       return;
     }
   }
-  Published p{rev, {}};
+  std::deque<Published> one(1);
+  Published& p = one.front();
+  p.revision = rev;
   p.events.reserve(events.size());
   for (auto& e : events) p.events.push_back(std::make_shared<const mvcc::Event>(std::move(e)));
   queued_events_.fetch_add(p.events.size(), std::memory_order_relaxed);
+
+  if (may_fan_out_inline && mu_.try_lock()) {
+    std::unique_lock<std::mutex> hub_lock(mu_, std::adopt_lock);
+    bool idle;
+    {
+      // Idle = nothing queued and the watch thread holds no swapped-out batch
+      // (busy_ is set when it swaps): every earlier revision is fanned out,
+      // so this one may go now without overtaking any.
+      std::lock_guard<std::mutex> lock(q_mu_);
+      idle = queue_.empty() && !busy_ && has_watchers_;
+    }
+    if (idle) {
+      FanOutLocked(one);
+      const bool follow_up = !unsynced_.empty() || progress_waiting_ > 0;
+      hub_lock.unlock();
+      if (follow_up) Kick();  // victims to catch up / progress to answer
+      return;
+    }
+  }
   bool wake;
   {
     std::lock_guard<std::mutex> lock(q_mu_);
-    // A watcher may have come and gone between the two locks: queueing
+    // A watcher may have come and gone since the check above: queueing
     // anyway is harmless (FanOut skips revisions it already covers).
     queue_.push_back(std::move(p));
     wake = !busy_;  // a busy watch thread looks at the queue before it sleeps
@@ -153,6 +174,10 @@ void Hub::CloseStream(const std::shared_ptr<Stream>& s) {
   ws.reserve(s->watchers.size());
   s->watchers.ForAll([&](Watcher* w) { ws.push_back(w); });
   for (Watcher* w : ws) RemoveWatcherLocked(w);
+  if (s->progress_wanted) {
+    s->progress_wanted = false;
+    --progress_waiting_;
+  }
   streams_.erase(s);
 }
 
@@ -228,6 +253,7 @@ bool Hub::Cancel(Stream* s, int64_t watch_id) {
 void Hub::RequestProgress(Stream* s) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (!s->progress_wanted) ++progress_waiting_;
     s->progress_wanted = true;
     s->progress_min_rev = std::max(s->progress_min_rev, store_->current_revision());
   }
@@ -308,6 +334,9 @@ void Hub::FanOutLocked(std::deque<Published>& batch) {
   // watcher a victim that re-reads from the response's first revision.
   pending_.clear();
   pending_index_.clear();
+  // Merged responses stay well under the outbox bound, so a stalled stream
+  // holds at most its bound plus one such response.
+  const size_t merge_limit = std::min(options_.max_merge_bytes, options_.max_outbox_bytes / 4);
   for (auto& p : batch) {
     queued_events_.fetch_sub(p.events.size(), std::memory_order_relaxed);
     const int64_t rev = p.revision;
@@ -321,21 +350,25 @@ void Hub::FanOutLocked(std::deque<Published>& batch) {
         if (!inserted) {
           Pending& cur = pending_[it->second];
           // Start a new response at a revision boundary once this one is big.
-          if (cur.r.revision != rev && cur.r.ApproxBytes() >= options_.max_merge_bytes) {
+          if (cur.r.revision != rev && cur.bytes >= merge_limit) {
             it->second = pending_.size();
             inserted = true;
           }
         }
         if (inserted) {
-          Pending np{w, rev, {}};
+          Pending np{w, rev, 64, {}};
           np.r.watch_id = w->id;
           np.r.allow_fragment = w->has(Watcher::kFragment);
           np.r.with_prev_kv = w->has(Watcher::kPrevKv);
           pending_.push_back(std::move(np));
         }
-        Response& r = pending_[it->second].r;
-        r.revision = rev;
-        r.events.push_back(ev);
+        Pending& pd = pending_[it->second];
+        pd.r.revision = rev;
+        pd.r.events.push_back(ev);
+        pd.bytes += 48 + ev->kv.key.size() + ev->kv.value.size();
+        if (pd.r.with_prev_kv && ev->prev_kv) {
+          pd.bytes += 32 + ev->prev_kv->key.size() + ev->prev_kv->value.size();
+        }
       };
       single_.ForEach(ev->kv.key, hit);
       for (Watcher* w : range_watchers_) hit(w);
@@ -450,6 +483,7 @@ void Hub::StreamProgressLocked() {
   for (const auto& s : streams_) {
     if (!s->progress_wanted || s->unsynced != 0 || hub_rev_ < s->progress_min_rev) continue;
     s->progress_wanted = false;
+    --progress_waiting_;
     Response r;
     r.watch_id = -1;
     r.revision = hub_rev_;

@@ -64,8 +64,9 @@ struct HubOptions {
   size_t max_outbox_bytes = 4 << 20;
   // Revisions read from history per catch-up round.
   int64_t catchup_batch_revisions = 1000;
-  // A live response stops taking further revisions past this size (a single
-  // revision is never split; fragment=true lets the transport split).
+  // A live response stops taking further revisions past this size (or a
+  // quarter of max_outbox_bytes); a single revision is never split
+  // (fragment=true lets the transport split).
   size_t max_merge_bytes = 256 << 10;
 };
 
@@ -102,8 +103,13 @@ class Hub {
   // Stops the thread and closes every stream (Sink::Close). Idempotent.
   void Stop();
 
-  // Apply thread: the events of one applied revision (consumed). Non-blocking.
-  void Publish(std::vector<mvcc::Event>&& events);
+  // Apply thread: the events of one applied revision (consumed). Never waits
+  // for clients. With `may_fan_out_inline` (the caller has nothing else to
+  // do right now) and an idle watch thread, the calling thread fans the
+  // revision out itself, so watchers are told before the writer is
+  // acknowledged (as etcd's notify-in-apply) and no thread hand-off is paid;
+  // otherwise the revision is queued for the watch thread, which batches.
+  void Publish(std::vector<mvcc::Event>&& events, bool may_fan_out_inline = false);
 
   std::shared_ptr<Stream> NewStream();
   // Drops every watcher of the stream and detaches its sink.
@@ -136,6 +142,7 @@ class Hub {
   struct Pending {
     Watcher* w;
     int64_t first_rev;  // revision of its first event
+    size_t bytes;       // Response::ApproxBytes(), kept as events are added
     Response r;
   };
 
@@ -189,6 +196,7 @@ class Hub {
   std::vector<Pending> pending_;
   std::unordered_map<Watcher*, size_t> pending_index_;
   std::atomic<uint64_t> events_sent_{0};
+  size_t progress_waiting_ = 0;  // streams with progress_wanted (guarded by mu_)
 
   std::thread thread_;
   bool started_ = false;
