@@ -25,7 +25,7 @@ Status Pipeline::Recover() {
       return CorruptionError("wal: entry " + std::to_string(e.index) +
                              " does not decode as an InternalRequest");
     }
-    ApplyOne(e.index, req, nullptr);
+    ApplyOne(e.index, req, nullptr, /*idle_after=*/false);
     ++replayed;
     return Status::Ok();
   });
@@ -163,14 +163,21 @@ void Pipeline::ApplyLoop() {
       batch = std::move(to_apply_.front());
       to_apply_.pop_front();
     }
-    for (auto& p : batch) {
-      ApplyOne(p.index, p.req, &p.done);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      auto& p = batch[i];
+      bool idle_after = false;
+      if (i + 1 == batch.size()) {
+        std::lock_guard<std::mutex> lock(apply_mu_);
+        idle_after = to_apply_.empty();
+      }
+      ApplyOne(p.index, p.req, &p.done, idle_after);
       pending_.fetch_sub(1, std::memory_order_relaxed);
     }
   }
 }
 
-void Pipeline::ApplyOne(uint64_t index, const internal::InternalRequest& req, Done* done) {
+void Pipeline::ApplyOne(uint64_t index, const internal::InternalRequest& req, Done* done,
+                        bool idle_after) {
   internal::InternalResponse resp;
   std::vector<mvcc::Event> events;
   bool fatal = false;
@@ -187,7 +194,7 @@ void Pipeline::ApplyOne(uint64_t index, const internal::InternalRequest& req, Do
   metrics_->proposals_applied->Increment();
   if (!s.ok()) metrics_->proposals_failed->Increment();
   applied_.store(index, std::memory_order_release);
-  if (applied_hook_ && !events.empty()) applied_hook_(index, events);
+  if (applied_hook_ && !events.empty()) applied_hook_(index, std::move(events), idle_after);
   if (done == nullptr || !*done) return;
   if (hold_acks_) {
     std::unique_lock<std::mutex> lock(held_mu_);

@@ -43,7 +43,10 @@ class Pipeline {
   // during the call (the callee may Swap its contents out).
   using Done = std::function<void(const Status& status, internal::InternalResponse* resp)>;
   // Observer of every applied entry's events (watch hub, later the archiver).
-  using AppliedHook = std::function<void(uint64_t index, const std::vector<mvcc::Event>& events)>;
+  // `idle_after`: no further entry is ready to apply right now (the hook may
+  // then do its work inline, before this entry is acknowledged).
+  using AppliedHook =
+      std::function<void(uint64_t index, std::vector<mvcc::Event>&& events, bool idle_after)>;
 
   struct Options {
     size_t max_batch_entries = 4096;
@@ -102,7 +105,8 @@ class Pipeline {
 
   void WriterLoop();
   void ApplyLoop();
-  void ApplyOne(uint64_t index, const internal::InternalRequest& req, Done* done);
+  void ApplyOne(uint64_t index, const internal::InternalRequest& req, Done* done,
+                bool idle_after);
   void MaybeReleaseWal();
 
   wal::Wal* wal_;

@@ -129,7 +129,8 @@ class WatchReactor final : public grpc::ServerBidiReactor<WatchRequest, WatchRes
     msg->set_canceled(r.canceled);
     msg->set_compact_revision(r.compact_revision);
     msg->set_cancel_reason(r.cancel_reason);
-    for (const auto& e : r.events) {
+    for (const auto& ref : r.events) {
+      const mvcc::Event& e = *ref;
       auto* pe = msg->add_events();
       pe->set_type(e.type == mvcc::EventType::kPut ? mvccpb::Event::PUT : mvccpb::Event::DELETE);
       if (e.type == mvcc::EventType::kDelete) {
@@ -138,7 +139,7 @@ class WatchReactor final : public grpc::ServerBidiReactor<WatchRequest, WatchRes
       } else {
         ToProto(e.kv, pe->mutable_kv());
       }
-      if (e.prev_kv) ToProto(*e.prev_kv, pe->mutable_prev_kv());
+      if (r.with_prev_kv && e.prev_kv) ToProto(*e.prev_kv, pe->mutable_prev_kv());
     }
   }
 
@@ -211,7 +212,9 @@ Status StartWatchHub(Core* core) {
   core->watch_hub = std::make_unique<watch::Hub>(core->store.get(), core->clock.get(), o);
   watch::Hub* hub = core->watch_hub.get();
   core->pipeline->set_applied_hook(
-      [hub](uint64_t, const std::vector<mvcc::Event>& events) { hub->Publish(events); });
+      [hub](uint64_t, std::vector<mvcc::Event>&& events, bool idle_after) {
+        hub->Publish(std::move(events), /*may_fan_out_inline=*/idle_after);
+      });
   hub->Start();
   return Status::Ok();
 }

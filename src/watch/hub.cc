@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
+#include <new>
 #include <utility>
 
 #include "base/log.h"
@@ -13,9 +15,24 @@ namespace tidemark::watch {
 
 // ---- Watcher ----
 
+Watcher* Watcher::Create(std::string_view key, std::string_view range_end) {
+  void* mem = ::operator new(sizeof(Watcher) + key.size() + range_end.size());
+  auto* w = new (mem) Watcher();
+  w->key_len = static_cast<uint32_t>(key.size());
+  w->end_len = static_cast<uint32_t>(range_end.size());
+  if (!key.empty()) std::memcpy(w->bytes(), key.data(), key.size());
+  if (!range_end.empty()) std::memcpy(w->bytes() + key.size(), range_end.data(), range_end.size());
+  return w;
+}
+
+void Watcher::Destroy(Watcher* w) {
+  w->~Watcher();
+  ::operator delete(w);
+}
+
 bool Watcher::Matches(const std::string& k) const {
   std::string_view key_v = key();
-  if (flags & kSingleKey) return k == key_v;
+  if (has(kSingleKey)) return k == key_v;
   std::string_view end = range_end();
   if (k < key_v) return false;
   if (end == std::string_view("\0", 1)) return true;  // from key
@@ -23,8 +40,8 @@ bool Watcher::Matches(const std::string& k) const {
 }
 
 bool Watcher::Wants(const mvcc::Event& e) const {
-  if (e.type == mvcc::EventType::kPut && (flags & kNoPut)) return false;
-  if (e.type == mvcc::EventType::kDelete && (flags & kNoDelete)) return false;
+  if (e.type == mvcc::EventType::kPut && has(kNoPut)) return false;
+  if (e.type == mvcc::EventType::kDelete && has(kNoDelete)) return false;
   return Matches(e.kv.key);
 }
 
@@ -41,7 +58,7 @@ Hub::~Hub() {
   for (const auto& s : streams_) {
     std::vector<Watcher*> ws;
     s->watchers.ForAll([&](Watcher* w) { ws.push_back(w); });
-    for (Watcher* w : ws) delete w;
+    for (Watcher* w : ws) Watcher::Destroy(w);
   }
 }
 
@@ -71,15 +88,68 @@ void Hub::Stop() {
   for (const auto& s : streams) s->Close(/*notify=*/true);
 }
 
-void Hub::Publish(std::vector<mvcc::Event> events) {
+void Hub::Publish(std::vector<mvcc::Event>&& events, bool may_fan_out_inline) {
   if (events.empty()) return;
-  int64_t rev = events.back().kv.mod_revision;
-  queued_events_.fetch_add(events.size(), std::memory_order_relaxed);
+  const int64_t rev = events.back().kv.mod_revision;
   {
     std::lock_guard<std::mutex> lock(q_mu_);
-    queue_.push_back(Published{rev, std::move(events)});
+    if (!has_watchers_) {
+      skipped_rev_ = rev;  // nobody to tell; Watch() starts from here
+      return;
+    }
   }
-  q_cv_.notify_one();
+  std::deque<Published> one(1);
+  Published& p = one.front();
+  p.revision = rev;
+  p.events.reserve(events.size());
+  for (auto& e : events) p.events.push_back(std::make_shared<const mvcc::Event>(std::move(e)));
+  queued_events_.fetch_add(p.events.size(), std::memory_order_relaxed);
+
+  if (may_fan_out_inline && mu_.try_lock()) {
+    std::unique_lock<std::mutex> hub_lock(mu_, std::adopt_lock);
+    bool idle;
+    {
+      // Idle = nothing queued and the watch thread holds no swapped-out batch
+      // (busy_ is set when it swaps): every earlier revision is fanned out,
+      // so this one may go now without overtaking any.
+      std::lock_guard<std::mutex> lock(q_mu_);
+      idle = queue_.empty() && !busy_ && has_watchers_;
+    }
+    if (idle) {
+      FanOutLocked(one);
+      const bool follow_up = !unsynced_.empty() || progress_waiting_ > 0;
+      hub_lock.unlock();
+      if (follow_up) Kick();  // victims to catch up / progress to answer
+      return;
+    }
+  }
+  bool wake;
+  {
+    std::lock_guard<std::mutex> lock(q_mu_);
+    // A watcher may have come and gone since the check above: queueing
+    // anyway is harmless (FanOut skips revisions it already covers).
+    queue_.push_back(std::move(p));
+    wake = !busy_;  // a busy watch thread looks at the queue before it sleeps
+  }
+  if (wake) q_cv_.notify_one();
+}
+
+// mu_ held. The first watcher turns queueing on: every revision published so
+// far was either skipped or is in the queue, and none of them can concern a
+// watcher that did not exist, so the hub jumps to the newest of them. Later
+// revisions are queued (Publish checks the flag under q_mu_).
+void Hub::SetHasWatchersLocked(bool has) {
+  std::lock_guard<std::mutex> lock(q_mu_);
+  if (has_watchers_ == has) return;
+  has_watchers_ = has;
+  if (!has) return;
+  int64_t newest = skipped_rev_;
+  for (const auto& p : queue_) {
+    newest = std::max(newest, p.revision);
+    queued_events_.fetch_sub(p.events.size(), std::memory_order_relaxed);
+  }
+  queue_.clear();
+  hub_rev_ = std::max(hub_rev_, newest);
 }
 
 void Hub::Kick() {
@@ -104,6 +174,10 @@ void Hub::CloseStream(const std::shared_ptr<Stream>& s) {
   ws.reserve(s->watchers.size());
   s->watchers.ForAll([&](Watcher* w) { ws.push_back(w); });
   for (Watcher* w : ws) RemoveWatcherLocked(w);
+  if (s->progress_wanted) {
+    s->progress_wanted = false;
+    --progress_waiting_;
+  }
   streams_.erase(s);
 }
 
@@ -120,20 +194,22 @@ Result<int64_t> Hub::Watch(Stream* s, const WatchSpec& spec) {
     while (s->watchers.Find(s->next_auto_id)) ++s->next_auto_id;
     id = s->next_auto_id++;
   }
+  if (watcher_count_ >= Watcher::kMaxSlot) {
+    return UnavailableError("watch: too many watchers on this server");
+  }
+  SetHasWatchersLocked(true);
   const int64_t cur = store_->current_revision();
-  auto* w = new Watcher();
+  Watcher* w = Watcher::Create(spec.key, spec.range_end);
   w->stream = s;
-  w->range = spec.key + spec.range_end;
-  w->key_len = static_cast<uint32_t>(spec.key.size());
   w->id = id;
   w->next_rev = spec.start_revision > 0 ? spec.start_revision : cur + 1;
   w->last_sent = Ticks(clock_->MonotonicNanos());
-  if (spec.prev_kv) w->flags |= Watcher::kPrevKv;
-  if (spec.no_put) w->flags |= Watcher::kNoPut;
-  if (spec.no_delete) w->flags |= Watcher::kNoDelete;
-  if (spec.progress_notify) w->flags |= Watcher::kProgress;
-  if (spec.fragment) w->flags |= Watcher::kFragment;
-  if (spec.range_end.empty()) w->flags |= Watcher::kSingleKey;
+  if (spec.prev_kv) w->set(Watcher::kPrevKv);
+  if (spec.no_put) w->set(Watcher::kNoPut);
+  if (spec.no_delete) w->set(Watcher::kNoDelete);
+  if (spec.progress_notify) w->set(Watcher::kProgress);
+  if (spec.fragment) w->set(Watcher::kFragment);
+  if (spec.range_end.empty()) w->set(Watcher::kSingleKey);
   s->watchers.Insert(w);
   ++watcher_count_;
 
@@ -143,7 +219,7 @@ Result<int64_t> Hub::Watch(Stream* s, const WatchSpec& spec) {
   created.revision = cur;
   s->EnqueueControl(std::move(created));
 
-  if (w->flags & Watcher::kProgress) progress_.insert(w);
+  if (w->has(Watcher::kProgress)) progress_.insert(w);
   if (const int64_t compact = store_->compact_revision(); w->next_rev < compact) {
     // etcd: created, then canceled with the compaction revision.
     unsynced_.insert(w);
@@ -177,6 +253,7 @@ bool Hub::Cancel(Stream* s, int64_t watch_id) {
 void Hub::RequestProgress(Stream* s) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (!s->progress_wanted) ++progress_waiting_;
     s->progress_wanted = true;
     s->progress_min_rev = std::max(s->progress_min_rev, store_->current_revision());
   }
@@ -234,7 +311,7 @@ void Hub::Loop() {
     bool more = true;
     while (more) {
       std::lock_guard<std::mutex> lock(mu_);
-      for (auto& p : batch) FanOutLocked(p);
+      FanOutLocked(batch);
       batch.clear();
       more = CatchUpLocked();
       ProgressLocked(clock_->MonotonicNanos());
@@ -251,44 +328,71 @@ void Hub::Loop() {
   }
 }
 
-void Hub::FanOutLocked(Published& p) {
-  queued_events_.fetch_sub(p.events.size(), std::memory_order_relaxed);
-  const int64_t rev = p.revision;
-  hub_rev_ = rev;
-  // Per watcher, the events of this revision it wants (in order).
-  std::vector<std::pair<Watcher*, std::vector<uint32_t>>> hits;
-  std::unordered_map<Watcher*, size_t> index;
-  auto hit = [&](Watcher* w, uint32_t i) {
-    if (w->next_rev > rev || !w->Wants(p.events[i])) return;
-    auto [it, inserted] = index.emplace(w, hits.size());
-    if (inserted) hits.push_back({w, {}});
-    hits[it->second].second.push_back(i);
-  };
-  for (uint32_t i = 0; i < p.events.size(); ++i) {
-    single_.ForEach(p.events[i].kv.key, [&](Watcher* w) { hit(w, i); });
-    for (Watcher* w : range_watchers_) hit(w, i);
-  }
-  const int64_t now = hits.empty() ? 0 : clock_->MonotonicNanos();
-  for (auto& [w, idx] : hits) {
-    Response r;
-    r.watch_id = w->id;
-    r.revision = rev;
-    r.allow_fragment = (w->flags & Watcher::kFragment) != 0;
-    r.events.reserve(idx.size());
-    for (uint32_t i : idx) {
-      r.events.push_back(p.events[i]);
-      if (!(w->flags & Watcher::kPrevKv)) r.events.back().prev_kv.reset();
+void Hub::FanOutLocked(std::deque<Published>& batch) {
+  // Build one response per watcher over all revisions of the batch (a new
+  // one past max_merge_bytes), then queue them; a refused response makes its
+  // watcher a victim that re-reads from the response's first revision.
+  pending_.clear();
+  pending_index_.clear();
+  // Merged responses stay well under the outbox bound, so a stalled stream
+  // holds at most its bound plus one such response.
+  const size_t merge_limit = std::min(options_.max_merge_bytes, options_.max_outbox_bytes / 4);
+  for (auto& p : batch) {
+    queued_events_.fetch_sub(p.events.size(), std::memory_order_relaxed);
+    const int64_t rev = p.revision;
+    if (rev <= hub_rev_) continue;  // covered when queueing was turned on
+    hub_rev_ = rev;
+    for (size_t i = 0; i < p.events.size(); ++i) {
+      const EventRef& ev = p.events[i];
+      auto hit = [&](Watcher* w) {
+        if (w->next_rev > rev || !w->Wants(*ev)) return;
+        auto [it, inserted] = pending_index_.emplace(w, pending_.size());
+        if (!inserted) {
+          Pending& cur = pending_[it->second];
+          // Start a new response at a revision boundary once this one is big.
+          if (cur.r.revision != rev && cur.bytes >= merge_limit) {
+            it->second = pending_.size();
+            inserted = true;
+          }
+        }
+        if (inserted) {
+          Pending np{w, rev, 64, {}};
+          np.r.watch_id = w->id;
+          np.r.allow_fragment = w->has(Watcher::kFragment);
+          np.r.with_prev_kv = w->has(Watcher::kPrevKv);
+          pending_.push_back(std::move(np));
+        }
+        Pending& pd = pending_[it->second];
+        pd.r.revision = rev;
+        pd.r.events.push_back(ev);
+        pd.bytes += 48 + ev->kv.key.size() + ev->kv.value.size();
+        if (pd.r.with_prev_kv && ev->prev_kv) {
+          pd.bytes += 32 + ev->prev_kv->key.size() + ev->prev_kv->value.size();
+        }
+      };
+      single_.ForEach(ev->kv.key, hit);
+      for (Watcher* w : range_watchers_) hit(w);
     }
-    size_t n = r.events.size();
-    if (w->stream->TryEnqueueData(r)) {
-      w->next_rev = rev + 1;
+  }
+  if (pending_.empty()) return;
+  const int64_t now = clock_->MonotonicNanos();
+  for (Pending& pd : pending_) {
+    Watcher* w = pd.w;
+    if (!w->has(Watcher::kSynced)) continue;  // refused earlier in this batch
+    const size_t n = pd.r.events.size();
+    if (w->stream->TryEnqueueData(pd.r)) {
       w->last_sent = Ticks(now);
       events_sent_.fetch_add(n, std::memory_order_relaxed);
     } else {
-      MakeUnsyncedLocked(w, rev);  // victim: re-read from `rev` later
+      MakeUnsyncedLocked(w, pd.first_rev);  // victim: re-read from there later
     }
   }
-  // Everyone else synced has now seen `rev` too.
+  // Synced watchers have now seen everything up to hub_rev_.
+  for (Pending& pd : pending_) {
+    if (pd.w->has(Watcher::kSynced)) pd.w->next_rev = hub_rev_ + 1;
+  }
+  pending_.clear();
+  pending_index_.clear();
 }
 
 bool Hub::CatchUpLocked() {
@@ -325,6 +429,9 @@ bool Hub::CatchUpLocked() {
     }
     return false;  // compacted meanwhile: the next round cancels
   }
+  std::vector<EventRef> shared;
+  shared.reserve(events->size());
+  for (auto& e : *events) shared.push_back(std::make_shared<const mvcc::Event>(std::move(e)));
   const int64_t now = clock_->MonotonicNanos();
   bool progressed = false;
   for (Watcher* w : ready) {
@@ -332,11 +439,11 @@ bool Hub::CatchUpLocked() {
     Response r;
     r.watch_id = w->id;
     r.revision = hi;
-    r.allow_fragment = (w->flags & Watcher::kFragment) != 0;
-    for (const auto& e : *events) {
-      if (e.kv.mod_revision < w->next_rev || !w->Wants(e)) continue;
+    r.allow_fragment = w->has(Watcher::kFragment);
+    r.with_prev_kv = w->has(Watcher::kPrevKv);
+    for (const auto& e : shared) {
+      if (e->kv.mod_revision < w->next_rev || !w->Wants(*e)) continue;
       r.events.push_back(e);
-      if (!(w->flags & Watcher::kPrevKv)) r.events.back().prev_kv.reset();
     }
     if (!r.events.empty()) {
       size_t n = r.events.size();
@@ -360,7 +467,7 @@ void Hub::ProgressLocked(int64_t now) {
   const int64_t interval = options_.progress_interval_ns;
   next_progress_check_ns_ = now + std::max<int64_t>(interval / 10, 1);
   for (Watcher* w : progress_) {
-    if (!(w->flags & Watcher::kSynced) ||
+    if (!w->has(Watcher::kSynced) ||
         static_cast<int64_t>(Ticks(now) - w->last_sent) * kTickNs < interval) {
       continue;
     }
@@ -376,6 +483,7 @@ void Hub::StreamProgressLocked() {
   for (const auto& s : streams_) {
     if (!s->progress_wanted || s->unsynced != 0 || hub_rev_ < s->progress_min_rev) continue;
     s->progress_wanted = false;
+    --progress_waiting_;
     Response r;
     r.watch_id = -1;
     r.revision = hub_rev_;
@@ -384,23 +492,23 @@ void Hub::StreamProgressLocked() {
 }
 
 void Hub::AddSyncedLocked(Watcher* w) {
-  w->flags |= Watcher::kSynced;
-  if (w->flags & Watcher::kSingleKey) {
+  w->set(Watcher::kSynced);
+  if (w->has(Watcher::kSingleKey)) {
     single_.Insert(w);
   } else {
-    w->slot = static_cast<uint32_t>(range_watchers_.size());
+    w->set_slot(static_cast<uint32_t>(range_watchers_.size()));
     range_watchers_.push_back(w);
   }
 }
 
 void Hub::RemoveSyncedLocked(Watcher* w) {
-  w->flags &= static_cast<uint8_t>(~Watcher::kSynced);
-  if (w->flags & Watcher::kSingleKey) {
+  w->clear(Watcher::kSynced);
+  if (w->has(Watcher::kSingleKey)) {
     single_.Remove(w);
   } else {
     Watcher* last = range_watchers_.back();
-    range_watchers_[w->slot] = last;
-    last->slot = w->slot;
+    range_watchers_[w->slot()] = last;
+    last->set_slot(w->slot());
     range_watchers_.pop_back();
   }
 }
@@ -413,7 +521,7 @@ void Hub::MakeUnsyncedLocked(Watcher* w, int64_t next_rev) {
 }
 
 void Hub::RemoveWatcherLocked(Watcher* w) {
-  if (w->flags & Watcher::kSynced) {
+  if (w->has(Watcher::kSynced)) {
     RemoveSyncedLocked(w);
   } else if (unsynced_.erase(w)) {
     --w->stream->unsynced;
@@ -421,7 +529,8 @@ void Hub::RemoveWatcherLocked(Watcher* w) {
   progress_.erase(w);
   w->stream->watchers.Remove(w);
   --watcher_count_;
-  delete w;
+  Watcher::Destroy(w);
+  if (watcher_count_ == 0) SetHasWatchersLocked(false);
 }
 
 void Hub::CancelCompactedLocked(Watcher* w, int64_t compact_rev) {

@@ -2,9 +2,15 @@
 // watch::Hub: etcd's watchable store (mvcc/watchable_store.go) for tidemark.
 // docs/design/watch.md explains the design.
 //
-//  * Publish(revision, events) is called by the apply thread after each
-//    applied revision. It only appends to a queue (short mutex, no I/O, no
-//    client work) and wakes the "watch" thread, which fans the events out.
+//  * Publish(events) is called by the apply thread after each applied
+//    revision. It only appends to a queue (short mutex, no I/O, no client
+//    work) and wakes the "watch" thread, which fans the events out. While no
+//    watcher exists it queues nothing (it only remembers the revision), so a
+//    store nobody watches pays no watch cost per write.
+//  * The watch thread takes everything queued at once: a watcher receives the
+//    events of all queued revisions it wants in ONE response (whole
+//    revisions, ascending; header revision = its last event's), so a busy
+//    store needs far fewer responses than revisions.
 //  * Synced watchers get live events. Watchers whose next revision is in the
 //    past (start revision in history, or fell behind because their stream's
 //    bounded outbox was full = "slow"/victim) are unsynced: the watch thread
@@ -58,6 +64,10 @@ struct HubOptions {
   size_t max_outbox_bytes = 4 << 20;
   // Revisions read from history per catch-up round.
   int64_t catchup_batch_revisions = 1000;
+  // A live response stops taking further revisions past this size (or a
+  // quarter of max_outbox_bytes); a single revision is never split
+  // (fragment=true lets the transport split).
+  size_t max_merge_bytes = 256 << 10;
 };
 
 // A WatchCreateRequest in plain types. key must be non-empty (the transport
@@ -93,8 +103,13 @@ class Hub {
   // Stops the thread and closes every stream (Sink::Close). Idempotent.
   void Stop();
 
-  // Apply thread: the events of one applied revision. Non-blocking.
-  void Publish(std::vector<mvcc::Event> events);
+  // Apply thread: the events of one applied revision (consumed). Never waits
+  // for clients. With `may_fan_out_inline` (the caller has nothing else to
+  // do right now) and an idle watch thread, the calling thread fans the
+  // revision out itself, so watchers are told before the writer is
+  // acknowledged (as etcd's notify-in-apply) and no thread hand-off is paid;
+  // otherwise the revision is queued for the watch thread, which batches.
+  void Publish(std::vector<mvcc::Event>&& events, bool may_fan_out_inline = false);
 
   std::shared_ptr<Stream> NewStream();
   // Drops every watcher of the stream and detaches its sink.
@@ -121,7 +136,14 @@ class Hub {
  private:
   struct Published {
     int64_t revision;
-    std::vector<mvcc::Event> events;
+    std::vector<EventRef> events;
+  };
+  // A response being built by FanOutLocked for one watcher.
+  struct Pending {
+    Watcher* w;
+    int64_t first_rev;  // revision of its first event
+    size_t bytes;       // Response::ApproxBytes(), kept as events are added
+    Response r;
   };
 
   // Watcher::last_sent units: 0.1 s since the hub started (int32: 6.8 years).
@@ -131,7 +153,8 @@ class Hub {
   }
 
   void Loop();
-  void FanOutLocked(Published& p);
+  void FanOutLocked(std::deque<Published>& batch);
+  void SetHasWatchersLocked(bool has);
   bool CatchUpLocked();  // true if it did work
   void ProgressLocked(int64_t now);
   void StreamProgressLocked();
@@ -150,6 +173,10 @@ class Hub {
   std::mutex q_mu_;
   std::condition_variable q_cv_;
   std::deque<Published> queue_;  // guarded by q_mu_
+  // Publish queues only while a watcher exists; otherwise it records the
+  // revision here. Both guarded by q_mu_; has_watchers_ changes under mu_ too.
+  bool has_watchers_ = false;
+  int64_t skipped_rev_ = 0;
   bool kicked_ = false;          // guarded by q_mu_
   bool stop_ = false;            // guarded by q_mu_
   bool busy_ = false;            // guarded by q_mu_ (tests)
@@ -165,7 +192,11 @@ class Hub {
   std::unordered_set<Watcher*> progress_;  // watchers with progress_notify
   int64_t next_progress_check_ns_ = 0;
   uint64_t watcher_count_ = 0;
+  // FanOutLocked scratch (reused; guarded by mu_).
+  std::vector<Pending> pending_;
+  std::unordered_map<Watcher*, size_t> pending_index_;
   std::atomic<uint64_t> events_sent_{0};
+  size_t progress_waiting_ = 0;  // streams with progress_wanted (guarded by mu_)
 
   std::thread thread_;
   bool started_ = false;

@@ -5,8 +5,8 @@ namespace tidemark::watch {
 size_t Response::ApproxBytes() const {
   size_t n = 64 + cancel_reason.size();
   for (const auto& e : events) {
-    n += 48 + e.kv.key.size() + e.kv.value.size();
-    if (e.prev_kv) n += 32 + e.prev_kv->key.size() + e.prev_kv->value.size();
+    n += 48 + e->kv.key.size() + e->kv.value.size();
+    if (with_prev_kv && e->prev_kv) n += 32 + e->prev_kv->key.size() + e->prev_kv->value.size();
   }
   return n;
 }

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -32,6 +33,10 @@
 #include "watch/watcher.h"
 
 namespace tidemark::watch {
+
+// An event shared by every response that carries it (one copy per applied
+// event, however many watchers receive it).
+using EventRef = std::shared_ptr<const mvcc::Event>;
 
 // One WatchResponse in plain types (the transport converts it).
 struct Response {
@@ -44,7 +49,10 @@ struct Response {
   std::string cancel_reason;
   // The watcher asked for fragment=true: the transport may split big ones.
   bool allow_fragment = false;
-  std::vector<mvcc::Event> events;  // ascending revision, whole revisions
+  // The watcher asked for prev_kv: send Event::prev_kv when present.
+  bool with_prev_kv = false;
+  // Ascending revision, whole revisions; may span several revisions.
+  std::vector<EventRef> events;
 
   // Rough encoded size, used for the outbox bound.
   size_t ApproxBytes() const;

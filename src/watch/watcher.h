@@ -1,7 +1,9 @@
 #pragma once
 // watch::Watcher: the hub's per-watcher state, kept small (an idle watcher
-// is this object plus about two bucket slots; docs/design/watch.md). Owned
-// by the Hub (new/delete); all fields guarded by the hub's mutex.
+// is one 56-byte header with its key and range_end stored right after it in
+// the same allocation, plus about two bucket slots; docs/design/watch.md).
+// Owned by the Hub (Watcher::Create / Watcher::Destroy); all fields guarded
+// by the hub's mutex.
 
 #include <cstdint>
 #include <string>
@@ -14,19 +16,22 @@ namespace tidemark::watch {
 
 class Stream;
 
-// Hub-owned per-watcher state (kept small: see docs/design/watch.md).
 class Watcher {
  public:
+  // One allocation: this header followed by key bytes then range_end bytes.
+  static Watcher* Create(std::string_view key, std::string_view range_end);
+  static void Destroy(Watcher* w);
+
   Stream* stream = nullptr;
-  std::string range;  // key bytes followed by range_end bytes
-  int64_t id = 0;
-  int64_t next_rev = 0;      // first revision not yet queued for the client
   Watcher* next_in_bucket = nullptr;  // KeyIndex chain (synced single-key)
   Watcher* next_in_stream = nullptr;  // IdIndex chain (Stream::watchers)
+  int64_t id = 0;
+  int64_t next_rev = 0;   // first revision not yet queued for the client
   int32_t last_sent = 0;  // Hub::Ticks() of the last response queued (0.1 s)
   uint32_t key_len = 0;
-  uint32_t slot = 0;  // index in Hub::range_watchers_ while synced
-  uint8_t flags = 0;
+  uint32_t end_len = 0;
+  // Index in Hub::range_watchers_ while synced (24 bits) | flags << 24.
+  uint32_t slot_flags = 0;
 
   enum : uint8_t {
     kPrevKv = 1,
@@ -37,11 +42,27 @@ class Watcher {
     kSynced = 32,
     kSingleKey = 64,
   };
-  std::string_view key() const { return std::string_view(range).substr(0, key_len); }
-  std::string_view range_end() const { return std::string_view(range).substr(key_len); }
+  static constexpr uint32_t kMaxSlot = (1u << 24) - 1;
+
+  uint8_t flags() const { return static_cast<uint8_t>(slot_flags >> 24); }
+  bool has(uint8_t f) const { return (flags() & f) != 0; }
+  void set(uint8_t f) { slot_flags |= static_cast<uint32_t>(f) << 24; }
+  void clear(uint8_t f) { slot_flags &= ~(static_cast<uint32_t>(f) << 24); }
+  uint32_t slot() const { return slot_flags & kMaxSlot; }
+  void set_slot(uint32_t s) { slot_flags = (slot_flags & ~kMaxSlot) | (s & kMaxSlot); }
+
+  std::string_view key() const { return {bytes(), key_len}; }
+  std::string_view range_end() const { return {bytes() + key_len, end_len}; }
   bool Matches(const std::string& k) const;
   bool Wants(const mvcc::Event& e) const;
+
+ private:
+  Watcher() = default;
+  ~Watcher() = default;
+  const char* bytes() const { return reinterpret_cast<const char*>(this + 1); }
+  char* bytes() { return reinterpret_cast<char*>(this + 1); }
 };
+static_assert(sizeof(Watcher) == 56, "keep the watcher header small (memory per watcher)");
 
 inline std::string_view WatcherKey(const Watcher* w) { return w->key(); }
 inline int64_t WatcherId(const Watcher* w) { return w->id; }
