@@ -202,7 +202,7 @@ Result<int64_t> Hub::Watch(Stream* s, const WatchSpec& spec) {
   Watcher* w = Watcher::Create(spec.key, spec.range_end);
   w->stream = s;
   w->id = id;
-  w->next_rev = spec.start_revision > 0 ? spec.start_revision : cur + 1;
+  w->next_rev = spec.start_revision != 0 ? spec.start_revision : cur + 1;
   w->last_sent = Ticks(clock_->MonotonicNanos());
   if (spec.prev_kv) w->set(Watcher::kPrevKv);
   if (spec.no_put) w->set(Watcher::kNoPut);
@@ -220,11 +220,18 @@ Result<int64_t> Hub::Watch(Stream* s, const WatchSpec& spec) {
   s->EnqueueControl(std::move(created));
 
   if (w->has(Watcher::kProgress)) progress_.insert(w);
-  if (const int64_t compact = store_->compact_revision(); w->next_rev < compact) {
+  // etcd 3.4 compares the start revision with its compaction revision, which
+  // is -1 before the first compaction: any negative start below that is
+  // "compacted" (created, then canceled with compact_revision -1 or the
+  // compaction), and -1 on a never-compacted store means "from now".
+  const int64_t compact = store_->compact_revision();
+  const int64_t etcd_compact = compact > 0 ? compact : -1;
+  if (spec.start_revision < 0 && spec.start_revision >= etcd_compact) w->next_rev = cur + 1;
+  if (spec.start_revision < 0 ? spec.start_revision < etcd_compact : w->next_rev < compact) {
     // etcd: created, then canceled with the compaction revision.
     unsynced_.insert(w);
     ++s->unsynced;
-    CancelCompactedLocked(w, compact);
+    CancelCompactedLocked(w, spec.start_revision < 0 ? etcd_compact : compact);
   } else if (w->next_rev <= hub_rev_) {
     // In the past: catch up from history on the watch thread.
     unsynced_.insert(w);

@@ -75,7 +75,7 @@ struct HubOptions {
 struct WatchSpec {
   std::string key;
   std::string range_end;
-  int64_t start_revision = 0;  // 0 = from now
+  int64_t start_revision = 0;  // 0 = from now; negative: as etcd 3.4 (Hub::Watch)
   int64_t watch_id = 0;        // 0 = assign (first auto ID is 0)
   bool progress_notify = false;
   bool prev_kv = false;

@@ -445,6 +445,35 @@ TEST_P(HubTest, WatchersComingAndGoingUnderWritesSeeEachRevisionOnce) {
   std::printf("%zu watchers, %zu with events\n", all.size(), with_events);
 }
 
+// etcd 3.4: a negative start below the compaction revision (-1 before any
+// compaction) is created then canceled as compacted; -1 on a never-compacted
+// store watches from now.
+TEST_P(HubTest, NegativeStartRevisionAsEtcd34) {
+  MakeHub();
+  Put("a", "1");
+  Put("a", "2");
+  auto c = NewClient();
+  WatchSpec s;
+  s.key = "a";
+  s.start_revision = -1;
+  const int64_t now_id = *hub_->Watch(c->stream.get(), s);
+  s.start_revision = -5;
+  const int64_t gone_id = *hub_->Watch(c->stream.get(), s);
+  const int64_t r = Put("a", "3");
+  Settle(c.get());
+  EXPECT_EQ(Revs(c->got, now_id), std::vector<int64_t>{r});
+  bool canceled = false;
+  for (const auto& resp : c->got) {
+    if (resp.watch_id == gone_id && resp.canceled) {
+      canceled = true;
+      EXPECT_EQ(resp.compact_revision, -1);
+      EXPECT_EQ(resp.revision, 0);
+    }
+  }
+  EXPECT_TRUE(canceled);
+  EXPECT_TRUE(Revs(c->got, gone_id).empty());
+}
+
 TEST_P(HubTest, MemoryPerIdleWatcher) {
   MakeHub();
   constexpr int kStreams = 100, kPerStream = 1000;
