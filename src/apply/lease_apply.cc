@@ -30,7 +30,7 @@ Status Applier::ApplyLease(uint64_t index, const internal::InternalRequest& req,
         result = LeaseExists();
       } else {
         const int64_t ttl = lessor_->EffectiveTTL(g.ttl());
-        delta.Grant(g.id(), ttl);
+        delta.Grant(g.id(), ttl, index);
         out->set_id(g.id());
         out->set_ttl(ttl);
         out->mutable_header()->set_revision(base_rev);
@@ -44,6 +44,12 @@ Status Applier::ApplyLease(uint64_t index, const internal::InternalRequest& req,
       if (lessor_ == nullptr || !lessor_->Exists(id)) {
         // An expiry that lost the race against a client revoke is a no-op.
         if (!expire) result = LeaseNotFound();
+        break;
+      }
+      if (expire && req.lease_expire().grant_index() != 0 &&
+          lessor_->GrantIndex(id) != req.lease_expire().grant_index()) {
+        // The lease that expired was revoked and the ID granted again before
+        // this expiry was applied: the new lease is not the expired one.
         break;
       }
       // etcd deletes the attached keys in sorted order, all in one revision.

@@ -64,10 +64,12 @@ class LeaseApplyTest : public ::testing::Test {
     if (out != nullptr) *out = resp.lease_grant();
     return s;
   }
-  Status Revoke(int64_t id, std::vector<mvcc::Event>* events = nullptr, bool expire = false) {
+  Status Revoke(int64_t id, std::vector<mvcc::Event>* events = nullptr, bool expire = false,
+                uint64_t grant_index = 0) {
     internal::InternalRequest r;
     if (expire) {
       r.mutable_lease_expire()->set_id(id);
+      r.mutable_lease_expire()->set_grant_index(grant_index);
     } else {
       r.mutable_lease_revoke()->set_id(id);
     }
@@ -104,6 +106,38 @@ class LeaseApplyTest : public ::testing::Test {
   std::unique_ptr<Applier> applier_;
   uint64_t index_ = 0;
 };
+
+// An expiry found for one lease must not revoke a lease granted later under
+// the same ID (client revoke + re-grant while the expiry was in flight).
+TEST_F(LeaseApplyTest, ExpiryOfARevokedAndRegrantedIdIsIgnored) {
+  ASSERT_TRUE(Grant(7, 5).ok());
+  const uint64_t first = index_;
+  EXPECT_EQ(lessor_->GrantIndex(7), first);
+  clock_.Advance(std::chrono::seconds(6));
+  const auto expired = lessor_->CheckExpiredLeases();
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0], (lease::Lessor::Expired{7, first}));
+  // The client revokes and grants 7 again before the expiry is applied.
+  ASSERT_TRUE(Revoke(7).ok());
+  ASSERT_TRUE(Grant(7, 60).ok());
+  const uint64_t second = index_;
+  ASSERT_TRUE(Put("k", 7).ok());
+  const int64_t rev = store_->current_revision();
+  ASSERT_TRUE(Revoke(7, nullptr, /*expire=*/true, first).ok());
+  EXPECT_TRUE(lessor_->Exists(7));
+  EXPECT_EQ(LeaseOf("k"), 7);
+  EXPECT_EQ(store_->current_revision(), rev);  // nothing happened
+  // Survives a restart with its grant index; its own expiry still works.
+  Reopen();
+  EXPECT_EQ(lessor_->GrantIndex(7), second);
+  ASSERT_TRUE(Revoke(7, nullptr, /*expire=*/true, second).ok());
+  EXPECT_FALSE(lessor_->Exists(7));
+  EXPECT_EQ(LeaseOf("k"), -1);
+  // Entries written before grant indexes existed (0) revoke as before.
+  ASSERT_TRUE(Grant(8, 5).ok());
+  ASSERT_TRUE(Revoke(8, nullptr, /*expire=*/true, 0).ok());
+  EXPECT_FALSE(lessor_->Exists(8));
+}
 
 TEST_F(LeaseApplyTest, GrantRules) {
   etcdserverpb::LeaseGrantResponse out;

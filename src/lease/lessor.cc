@@ -18,7 +18,8 @@ constexpr char kPrefixEnd[] = "lease0";  // '/' + 1
 constexpr char kRecordPrefix[] = "lease/l/";
 constexpr char kAttachPrefix[] = "lease/k/";
 constexpr size_t kTagLen = 8;  // "lease/l/" and "lease/k/"
-constexpr char kRecordVersion = 1;
+constexpr char kRecordVersion1 = 1;  // ttl
+constexpr char kRecordVersion2 = 2;  // ttl, grant index
 
 void PutBigEndian64(std::string* dst, uint64_t v) {
   for (int shift = 56; shift >= 0; shift -= 8) dst->push_back(static_cast<char>(v >> shift));
@@ -76,11 +77,15 @@ Status Lessor::Load() {
     }
     const int64_t id = static_cast<int64_t>(GetBigEndian64(k.substr(kTagLen)));
     if (k.substr(0, kTagLen) == kRecordPrefix) {
-      if (k.size() != kTagLen + 8 || v.size() != 9 || v[0] != kRecordVersion) {
+      const bool v1 = v.size() == 9 && v[0] == kRecordVersion1;
+      const bool v2 = v.size() == 17 && v[0] == kRecordVersion2;
+      if (k.size() != kTagLen + 8 || (!v1 && !v2)) {
         return CorruptionError("lease: record of lease " + std::to_string(id) +
-                               " does not decode");
+                               " does not decode (meta key " + std::string(k.substr(0, kTagLen)) +
+                               "<id>, " + std::to_string(v.size()) + " value bytes)");
       }
       loaded[id].ttl = static_cast<int64_t>(DecodeFixed64(v.data() + 1));
+      if (v2) loaded[id].grant_index = DecodeFixed64(v.data() + 9);
     } else if (k.substr(0, kTagLen) == kAttachPrefix) {
       attachments.emplace_back(id, std::string(k.substr(kTagLen + 8)));
     }
@@ -127,10 +132,10 @@ void Lessor::Run() {
     cv_.wait_for(lock, std::chrono::milliseconds(options_.check_interval_ms),
                  [&] { return stopping_; });
     if (stopping_) break;
-    std::vector<int64_t> ids = PopExpiredLocked();
-    if (ids.empty()) continue;
+    std::vector<Expired> expired = PopExpiredLocked();
+    if (expired.empty()) continue;
     lock.unlock();
-    expire_fn_(ids);
+    expire_fn_(expired);
     lock.lock();
   }
 }
@@ -142,6 +147,13 @@ int64_t Lessor::EffectiveTTL(int64_t ttl) const {
 bool Lessor::Exists(int64_t id) const {
   std::lock_guard<std::mutex> lock(mu_);
   return leases_.count(id) > 0;
+}
+
+std::optional<uint64_t> Lessor::GrantIndex(int64_t id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = leases_.find(id);
+  if (it == leases_.end()) return std::nullopt;
+  return it->second.grant_index;
 }
 
 std::vector<std::string> Lessor::Keys(int64_t id) const {
@@ -194,8 +206,9 @@ void Lessor::WriteTo(const Delta& delta, storage::WriteBatch* batch) const {
   for (const auto& op : delta.ops()) {
     switch (op.kind) {
       case Delta::Kind::kGrant: {
-        std::string v(1, kRecordVersion);
+        std::string v(1, kRecordVersion2);
         PutFixed64(&v, static_cast<uint64_t>(op.ttl));
+        PutFixed64(&v, op.grant_index);
         batch->Put(storage::kMetaCf, LeaseRecordKey(op.id), v);
         break;
       }
@@ -227,6 +240,7 @@ void Lessor::Publish(const Delta& delta) {
       case Delta::Kind::kGrant: {
         Lease& l = leases_[op.id];
         l.ttl = op.ttl;
+        l.grant_index = op.grant_index;
         l.deadline_ns = SaturatingDeadline(now, op.ttl);
         PushLocked(op.id, l);
         break;
@@ -257,16 +271,22 @@ void Lessor::ExpireFinished(int64_t id, bool ok) {
   PushLocked(id, it->second);
 }
 
-std::vector<int64_t> Lessor::CheckExpired() {
+std::vector<Lessor::Expired> Lessor::CheckExpiredLeases() {
   std::lock_guard<std::mutex> lock(mu_);
   return PopExpiredLocked();
 }
 
+std::vector<int64_t> Lessor::CheckExpired() {
+  std::vector<int64_t> ids;
+  for (const Expired& e : CheckExpiredLeases()) ids.push_back(e.id);
+  return ids;
+}
+
 void Lessor::PushLocked(int64_t id, const Lease& l) { heap_.push({l.deadline_ns, id}); }
 
-std::vector<int64_t> Lessor::PopExpiredLocked() {
+std::vector<Lessor::Expired> Lessor::PopExpiredLocked() {
   const int64_t now = clock_->MonotonicNanos();
-  std::vector<int64_t> ids;
+  std::vector<Expired> ids;
   while (!heap_.empty() && heap_.top().deadline_ns <= now &&
          ids.size() < options_.max_expire_per_check) {
     HeapItem item = heap_.top();
@@ -276,7 +296,7 @@ std::vector<int64_t> Lessor::PopExpiredLocked() {
       continue;  // stale item: revoked, already handed out, or renewed
     }
     it->second.expiring = true;
-    ids.push_back(item.id);
+    ids.push_back(Expired{item.id, it->second.grant_index});
   }
   return ids;
 }

@@ -60,9 +60,12 @@ class Delta {
     int64_t id;
     int64_t ttl = 0;  // kGrant
     std::string key;  // kAttach / kDetach
+    uint64_t grant_index = 0;  // kGrant: WAL index of the grant entry
   };
 
-  void Grant(int64_t id, int64_t ttl) { ops_.push_back({Kind::kGrant, id, ttl, {}}); }
+  void Grant(int64_t id, int64_t ttl, uint64_t grant_index = 0) {
+    ops_.push_back({Kind::kGrant, id, ttl, {}, grant_index});
+  }
   void Revoke(int64_t id) { ops_.push_back({Kind::kRevoke, id, 0, {}}); }
   void Attach(int64_t id, std::string key) {
     ops_.push_back({Kind::kAttach, id, 0, std::move(key)});
@@ -97,8 +100,15 @@ class Lessor {
     size_t max_expire_per_check = 1000;
   };
 
-  // Receives IDs of leases whose deadline passed (expiry thread).
-  using ExpireFn = std::function<void(const std::vector<int64_t>& ids)>;
+  // A lease whose deadline passed: its ID and the WAL index of its grant
+  // (which tells this lease apart from a later one granted under the same ID).
+  struct Expired {
+    int64_t id;
+    uint64_t grant_index;
+    bool operator==(const Expired& o) const = default;
+  };
+  // Receives the leases whose deadline passed (expiry thread).
+  using ExpireFn = std::function<void(const std::vector<Expired>& leases)>;
 
   // Loads the lease table and attachments from `engine`'s meta CF; every
   // lease's deadline becomes now + granted TTL. Errors: kCorruption for a
@@ -118,6 +128,9 @@ class Lessor {
   int64_t EffectiveTTL(int64_t ttl) const;
 
   bool Exists(int64_t id) const;
+  // WAL index of the grant of lease `id` (0 if granted before grant indexes
+  // were recorded); nullopt if unknown.
+  std::optional<uint64_t> GrantIndex(int64_t id) const;
   // Keys attached to `id`, sorted (empty if unknown).
   std::vector<std::string> Keys(int64_t id) const;
   // Keep-alive: resets the deadline to now + granted TTL and returns the
@@ -138,13 +151,16 @@ class Lessor {
   // lease back so a later check hands it out again.
   void ExpireFinished(int64_t id, bool ok);
 
-  // Runs one expiry check now (also what the thread does). Returns the IDs
-  // handed out (tests call this with a ManualClock instead of Start()).
+  // Runs one expiry check now (also what the thread does). Returns the
+  // leases handed out (tests call this with a ManualClock instead of Start()).
+  std::vector<Expired> CheckExpiredLeases();
+  // The same, IDs only.
   std::vector<int64_t> CheckExpired();
 
  private:
   struct Lease {
     int64_t ttl = 0;
+    uint64_t grant_index = 0;
     int64_t deadline_ns = 0;  // clock MonotonicNanos
     bool expiring = false;    // handed to the ExpireFn, not finished yet
     std::set<std::string> keys;
@@ -158,7 +174,7 @@ class Lessor {
   Lessor(storage::Engine* engine, Options options);
   Status Load();
   void PushLocked(int64_t id, const Lease& l);
-  std::vector<int64_t> PopExpiredLocked();
+  std::vector<Expired> PopExpiredLocked();
   void Run();
 
   storage::Engine* const engine_;

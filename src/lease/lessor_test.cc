@@ -2,6 +2,8 @@
 // through the caller's batch, reload with TTL reset, ID and TTL rules.
 #include "lease/lessor.h"
 
+#include "base/coding.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -182,6 +184,32 @@ TEST_F(LessorTest, RestartReloadsLeasesAndResetsTTL) {
   EXPECT_EQ(lessor_->CheckExpired(), std::vector<int64_t>{7});
 }
 
+// Version-1 records (written before grant indexes were kept) still load, with
+// grant index 0; a record of another length is reported, not skipped.
+TEST_F(LessorTest, LoadsVersion1RecordsAndRefusesBadOnes) {
+  storage::WriteBatch b(engine_.get());
+  std::string v1(1, '\x01');
+  PutFixed64(&v1, 30);
+  b.Put(storage::kMetaCf, LeaseRecordKey(9), v1);
+  ASSERT_TRUE(engine_->Write(b).ok());
+  Delta d;
+  d.Grant(10, 20, /*grant_index=*/77);
+  Commit(d);
+  Restart();
+  EXPECT_EQ(lessor_->TimeToLive(9, false)->granted_ttl, 30);
+  EXPECT_EQ(lessor_->GrantIndex(9), 0u);
+  EXPECT_EQ(lessor_->GrantIndex(10), 77u);
+  EXPECT_FALSE(lessor_->GrantIndex(11).has_value());
+  storage::WriteBatch bad(engine_.get());
+  bad.Put(storage::kMetaCf, LeaseRecordKey(12), std::string("\x02short", 6));
+  ASSERT_TRUE(engine_->Write(bad).ok());
+  lessor_.reset();
+  auto l = Lessor::Open(engine_.get(), Lessor::Options{.clock = &clock_});
+  ASSERT_FALSE(l.ok());
+  EXPECT_EQ(l.status().code(), Code::kCorruption);
+  EXPECT_NE(l.status().message().find("lease 12"), std::string::npos) << l.status().ToString();
+}
+
 TEST_F(LessorTest, UnflushedBatchIsLostLikeTheData) {
   Grant(7, 10);
   ASSERT_TRUE(engine_->Flush().ok());
@@ -204,7 +232,7 @@ TEST_F(LessorTest, ExpiryThreadHandsOutExpiredLeases) {
   lessor_ = std::move(*l);
   Grant(11, 2);
   std::atomic<int64_t> got{0};
-  lessor_->Start([&](const std::vector<int64_t>& ids) { got = ids.front(); });
+  lessor_->Start([&](const std::vector<Lessor::Expired>& e) { got = e.front().id; });
   clock_.Advance(seconds(3));
   for (int i = 0; i < 2000 && got.load() == 0; ++i) std::this_thread::sleep_for(milliseconds(1));
   EXPECT_EQ(got.load(), 11);

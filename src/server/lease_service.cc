@@ -201,10 +201,11 @@ std::unique_ptr<grpc::Service> NewLeaseService(Core* core) {
 
 // Wires the Lessor's expiry thread to lease_expire proposals.
 void StartLeaseExpiry(Core* core) {
-  core->lessor->Start([core](const std::vector<int64_t>& ids) {
-    for (int64_t id : ids) {
+  core->lessor->Start([core](const std::vector<lease::Lessor::Expired>& expired) {
+    for (const auto& [id, grant_index] : expired) {
       internal::InternalRequest ir;
       ir.mutable_lease_expire()->set_id(id);
+      ir.mutable_lease_expire()->set_grant_index(grant_index);
       core->pipeline->Propose(std::move(ir), [core, id](const Status& st,
                                                         internal::InternalResponse*) {
         if (st.ok()) {
