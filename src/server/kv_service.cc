@@ -2,6 +2,7 @@
 #include "apply/errors.h"
 #include "server/core.h"
 #include "server/grpc_errors.h"
+#include "server/propose.h"
 #include "server/services.h"
 
 #include "etcdserverpb/rpc.grpc.pb.h"
@@ -29,76 +30,38 @@ class KvService final : public etcdserverpb::KV::CallbackService {
 
   ServerUnaryReactor* Put(CallbackServerContext* ctx, const etcdserverpb::PutRequest* req,
                           etcdserverpb::PutResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
-    Status s = core_->applier->ValidatePut(*req);
     internal::InternalRequest ir;
     *ir.mutable_put() = *req;
-    if (s.ok()) s = core_->AdmitWrite(ir.ByteSizeLong(), /*needs_space=*/true);
-    if (!s.ok()) {
-      reactor->Finish(ToGrpcStatus(s));
-      return reactor;
-    }
-    core_->pipeline->Propose(std::move(ir), [this, reactor, resp](const Status& st,
-                                                                  internal::InternalResponse* r) {
-      if (st.ok()) {
-        resp->Swap(r->mutable_put());
-        core_->FillHeader(resp->mutable_header(), resp->header().revision());
-        core_->metrics->put_total->Increment();
-      }
-      reactor->Finish(ToGrpcStatus(st));
-    });
-    return reactor;
+    return ProposeUnary(
+        core_, ctx, core_->applier->ValidatePut(*req), std::move(ir), /*needs_space=*/true, resp,
+        [](internal::InternalResponse* r) { return r->mutable_put(); },
+        [this](const etcdserverpb::PutResponse&) { core_->metrics->put_total->Increment(); });
   }
 
   ServerUnaryReactor* DeleteRange(CallbackServerContext* ctx,
                                   const etcdserverpb::DeleteRangeRequest* req,
                                   etcdserverpb::DeleteRangeResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
-    Status s = core_->applier->ValidateDeleteRange(*req);
     internal::InternalRequest ir;
     *ir.mutable_delete_range() = *req;
     // Deletes are allowed while NOSPACE is raised (they free space).
-    if (s.ok()) s = core_->AdmitWrite(ir.ByteSizeLong(), /*needs_space=*/false);
-    if (!s.ok()) {
-      reactor->Finish(ToGrpcStatus(s));
-      return reactor;
-    }
-    core_->pipeline->Propose(std::move(ir), [this, reactor, resp](const Status& st,
-                                                                  internal::InternalResponse* r) {
-      if (st.ok()) {
-        resp->Swap(r->mutable_delete_range());
-        core_->FillHeader(resp->mutable_header(), resp->header().revision());
-        core_->metrics->delete_total->Increment();
-      }
-      reactor->Finish(ToGrpcStatus(st));
-    });
-    return reactor;
+    return ProposeUnary(
+        core_, ctx, core_->applier->ValidateDeleteRange(*req), std::move(ir),
+        /*needs_space=*/false, resp,
+        [](internal::InternalResponse* r) { return r->mutable_delete_range(); },
+        [this](const etcdserverpb::DeleteRangeResponse&) {
+          core_->metrics->delete_total->Increment();
+        });
   }
 
   ServerUnaryReactor* Txn(CallbackServerContext* ctx, const etcdserverpb::TxnRequest* req,
                           etcdserverpb::TxnResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
-    Status s = core_->applier->ValidateTxn(*req);
     internal::InternalRequest ir;
     *ir.mutable_txn() = *req;
-    if (s.ok()) {
-      s = core_->AdmitWrite(ir.ByteSizeLong(),
-                            /*needs_space=*/!apply::Applier::IsReadOnly(*req));
-    }
-    if (!s.ok()) {
-      reactor->Finish(ToGrpcStatus(s));
-      return reactor;
-    }
-    core_->pipeline->Propose(std::move(ir), [this, reactor, resp](const Status& st,
-                                                                  internal::InternalResponse* r) {
-      if (st.ok()) {
-        resp->Swap(r->mutable_txn());
-        core_->FillHeader(resp->mutable_header(), resp->header().revision());
-        core_->metrics->txn_total->Increment();
-      }
-      reactor->Finish(ToGrpcStatus(st));
-    });
-    return reactor;
+    return ProposeUnary(
+        core_, ctx, core_->applier->ValidateTxn(*req), std::move(ir),
+        /*needs_space=*/!apply::Applier::IsReadOnly(*req), resp,
+        [](internal::InternalResponse* r) { return r->mutable_txn(); },
+        [this](const etcdserverpb::TxnResponse&) { core_->metrics->txn_total->Increment(); });
   }
 
   ServerUnaryReactor* Compact(CallbackServerContext* ctx,

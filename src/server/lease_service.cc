@@ -9,6 +9,7 @@
 #include "apply/errors.h"
 #include "server/core.h"
 #include "server/grpc_errors.h"
+#include "server/propose.h"
 #include "server/services.h"
 
 #include "etcdserverpb/rpc.grpc.pb.h"
@@ -95,52 +96,32 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
   ServerUnaryReactor* LeaseGrant(CallbackServerContext* ctx,
                                  const etcdserverpb::LeaseGrantRequest* req,
                                  etcdserverpb::LeaseGrantResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
     internal::InternalRequest ir;
     *ir.mutable_lease_grant() = *req;
     // The ID is chosen before proposing so that replaying the WAL grants the
     // same one (etcd does the same with its request ID generator).
     if (req->id() == 0) ir.mutable_lease_grant()->set_id(NewId());
-    Status s = core_->AdmitWrite(ir.ByteSizeLong(), /*needs_space=*/true);
-    if (!s.ok()) {
-      reactor->Finish(ToGrpcStatus(s));
-      return reactor;
-    }
-    core_->pipeline->Propose(std::move(ir), [this, reactor, resp](const Status& st,
-                                                                  internal::InternalResponse* r) {
-      if (st.ok()) {
-        resp->Swap(r->mutable_lease_grant());
-        core_->FillHeader(resp->mutable_header(), resp->header().revision());
-        core_->metrics->lease_granted->Increment();
-        core_->metrics->lease_ttl->Observe(static_cast<double>(resp->ttl()));
-      }
-      reactor->Finish(ToGrpcStatus(st));
-    });
-    return reactor;
+    return ProposeUnary(
+        core_, ctx, Status::Ok(), std::move(ir), /*needs_space=*/true, resp,
+        [](internal::InternalResponse* r) { return r->mutable_lease_grant(); },
+        [this](const etcdserverpb::LeaseGrantResponse& out) {
+          core_->metrics->lease_granted->Increment();
+          core_->metrics->lease_ttl->Observe(static_cast<double>(out.ttl()));
+        });
   }
 
   ServerUnaryReactor* LeaseRevoke(CallbackServerContext* ctx,
                                   const etcdserverpb::LeaseRevokeRequest* req,
                                   etcdserverpb::LeaseRevokeResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
     internal::InternalRequest ir;
     *ir.mutable_lease_revoke() = *req;
     // Revoking frees space: allowed while NOSPACE is raised.
-    Status s = core_->AdmitWrite(ir.ByteSizeLong(), /*needs_space=*/false);
-    if (!s.ok()) {
-      reactor->Finish(ToGrpcStatus(s));
-      return reactor;
-    }
-    core_->pipeline->Propose(std::move(ir), [this, reactor, resp](const Status& st,
-                                                                  internal::InternalResponse* r) {
-      if (st.ok()) {
-        resp->Swap(r->mutable_lease_revoke());
-        core_->FillHeader(resp->mutable_header(), resp->header().revision());
-        core_->metrics->lease_revoked->Increment();
-      }
-      reactor->Finish(ToGrpcStatus(st));
-    });
-    return reactor;
+    return ProposeUnary(
+        core_, ctx, Status::Ok(), std::move(ir), /*needs_space=*/false, resp,
+        [](internal::InternalResponse* r) { return r->mutable_lease_revoke(); },
+        [this](const etcdserverpb::LeaseRevokeResponse&) {
+          core_->metrics->lease_revoked->Increment();
+        });
   }
 
   grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveRequest,
