@@ -128,12 +128,16 @@ bool IsStorageError(const Status& s) {
          s.code() == Code::kInternal;
 }
 
-// Executes txns against one mvcc::WriteTxn.
+// Executes txns against one mvcc::WriteTxn, or -- read-only txns -- against
+// the store's state at one revision (every compare and range reads that
+// revision, so the txn sees one consistent state without holding the writer).
 class TxnRunner {
  public:
   TxnRunner(mvcc::WriteTxn* w, const lease::Lessor* lessor, lease::Delta* delta,
             int64_t base_rev, int64_t compact_rev)
       : w_(w), lessor_(lessor), delta_(delta), base_rev_(base_rev), compact_rev_(compact_rev) {}
+  TxnRunner(const mvcc::Store* store, int64_t read_rev, int64_t compact_rev)
+      : store_(store), base_rev_(read_rev), compact_rev_(compact_rev) {}
 
   // Evaluates every compare of `t` and its nested txns against the state
   // before any op runs (etcd 3.4 compareToPath), appending one bool per txn
@@ -256,7 +260,7 @@ class TxnRunner {
   }
 
   Status DoRange(const etcdserverpb::RangeRequest& r, etcdserverpb::RangeResponse* out) {
-    TM_ASSIGN_OR_RETURN(auto res, w_->Range(ToMvcc(r)));
+    TM_ASSIGN_OR_RETURN(auto res, Read(ToMvcc(r)));
     for (const auto& kv : res.kvs) ToProto(kv, out->add_kvs(), r.keys_only());
     out->set_more(res.more);
     out->set_count(res.count);
@@ -269,11 +273,17 @@ class TxnRunner {
  private:
   bool LeaseExists(int64_t id) const { return lessor_ != nullptr && lessor_->Exists(id); }
 
+  Result<mvcc::RangeResult> Read(mvcc::RangeRequest rr) {
+    if (w_ != nullptr) return w_->Range(rr);
+    if (rr.revision == 0) rr.revision = base_rev_;
+    return store_->Range(rr);
+  }
+
   Result<bool> EvalCompare(const Compare& c) {
     mvcc::RangeRequest rr;
     rr.key = c.key();
     rr.range_end = c.range_end();
-    TM_ASSIGN_OR_RETURN(auto res, w_->Range(rr));
+    TM_ASSIGN_OR_RETURN(auto res, Read(rr));
     if (res.kvs.empty()) {
       if (c.target() == Compare::VALUE) return false;
       return CompareKV(c, mvcc::KeyValue{});
@@ -284,9 +294,10 @@ class TxnRunner {
     return true;
   }
 
-  mvcc::WriteTxn* w_;
-  const lease::Lessor* lessor_;
-  lease::Delta* delta_;
+  mvcc::WriteTxn* w_ = nullptr;
+  const mvcc::Store* store_ = nullptr;  // read-only txns
+  const lease::Lessor* lessor_ = nullptr;
+  lease::Delta* delta_ = nullptr;
   int64_t base_rev_;
   int64_t compact_rev_;
   bool written_ = false;
@@ -411,6 +422,15 @@ bool Applier::IsReadOnly(const TxnRequest& r) {
   return true;
 }
 
+bool Applier::IsRangeOnly(const TxnRequest& r) {
+  for (const auto* ops : {&r.success(), &r.failure()}) {
+    for (const auto& op : *ops) {
+      if (op.request_case() != RequestOp::kRequestRange) return false;
+    }
+  }
+  return true;
+}
+
 Status Applier::Range(const etcdserverpb::RangeRequest& req,
                       etcdserverpb::RangeResponse* resp) const {
   TM_ASSIGN_OR_RETURN(auto res, store_->Range(ToMvcc(req)));
@@ -419,6 +439,19 @@ Status Applier::Range(const etcdserverpb::RangeRequest& req,
   resp->set_more(res.more);
   resp->set_count(res.count);
   resp->mutable_header()->set_revision(res.revision);
+  return Status::Ok();
+}
+
+Status Applier::ReadOnlyTxn(const TxnRequest& req, etcdserverpb::TxnResponse* resp) const {
+  const int64_t rev = store_->current_revision();
+  TxnRunner runner(store_, rev, store_->compact_revision());
+  std::vector<bool> path;
+  TM_RETURN_IF_ERROR(runner.ComputePath(req, &path));
+  size_t pos = 0;
+  TM_RETURN_IF_ERROR(runner.CheckOps(req, path, &pos));
+  pos = 0;
+  TM_RETURN_IF_ERROR(runner.Execute(req, path, &pos, resp));
+  resp->mutable_header()->set_revision(rev);
   return Status::Ok();
 }
 

@@ -52,6 +52,10 @@ class Applier {
   Status ValidateTxn(const etcdserverpb::TxnRequest& r) const;
   // True if the txn (in either branch, recursively) contains no write.
   static bool IsReadOnly(const etcdserverpb::TxnRequest& r);
+  // True if every op of both branches is a Range (etcd 3.4's isTxnReadonly:
+  // a nested txn, even a read-only one, does not count). Such txns are
+  // served by ReadOnlyTxn, outside the commit log, as etcd does.
+  static bool IsRangeOnly(const etcdserverpb::TxnRequest& r);
 
   // Applies the entry at `index`. On success fills `resp` and appends the
   // changes to `events`. On a request error returns it (entry consumed).
@@ -66,6 +70,13 @@ class Applier {
 
   // Serves a Range at the latest applied state (or req.revision).
   Status Range(const etcdserverpb::RangeRequest& req, etcdserverpb::RangeResponse* resp) const;
+  // Serves a txn without writes (IsRangeOnly) at the latest applied state,
+  // without the commit pipeline (etcd serves read-only txns outside raft
+  // too): linearizable, because every acknowledged write is applied before
+  // its acknowledgement. Same results and errors as Apply would give at that
+  // revision. May fail with mvcc's compacted error if a compaction lands
+  // while it reads; the caller then proposes the txn instead.
+  Status ReadOnlyTxn(const etcdserverpb::TxnRequest& req, etcdserverpb::TxnResponse* resp) const;
 
   mvcc::Store* store() const { return store_; }
 

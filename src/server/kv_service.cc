@@ -1,5 +1,6 @@
 // etcdserverpb.KV on the callback API.
 #include "apply/errors.h"
+#include "mvcc/errors.h"
 #include "server/core.h"
 #include "server/grpc_errors.h"
 #include "server/propose.h"
@@ -55,6 +56,21 @@ class KvService final : public etcdserverpb::KV::CallbackService {
 
   ServerUnaryReactor* Txn(CallbackServerContext* ctx, const etcdserverpb::TxnRequest* req,
                           etcdserverpb::TxnResponse* resp) override {
+    if (apply::Applier::IsRangeOnly(*req)) {
+      // Ranges only: served at the current state without the WAL (as etcd).
+      Status s = core_->applier->ValidateTxn(*req);
+      if (s.ok()) s = core_->applier->ReadOnlyTxn(*req, resp);
+      if (s.ok() || !mvcc::IsCompacted(s)) {
+        if (s.ok()) {
+          core_->FillHeader(resp->mutable_header(), resp->header().revision());
+          core_->metrics->txn_total->Increment();
+        }
+        auto* reactor = ctx->DefaultReactor();
+        reactor->Finish(ToGrpcStatus(s));
+        return reactor;
+      }
+      resp->Clear();  // a compaction raced the reads: let the apply path decide
+    }
     internal::InternalRequest ir;
     *ir.mutable_txn() = *req;
     return ProposeUnary(
