@@ -474,6 +474,46 @@ TEST_P(HubTest, NegativeStartRevisionAsEtcd34) {
   EXPECT_TRUE(Revs(c->got, gone_id).empty());
 }
 
+// While a stream's write is in flight, later responses of the same watcher
+// merge into the one waiting in the outbox (fewer, fuller messages), but never
+// across a control reply: events only move earlier, never past a created.
+TEST_P(HubTest, WaitingResponsesMergeButNotAcrossControlReplies) {
+  MakeHub();
+  auto c = NewClient();
+  WatchSpec s;
+  s.key = "a";
+  const int64_t wa = *hub_->Watch(c->stream.get(), s);
+  s.key = "b";
+  const int64_t wb = *hub_->Watch(c->stream.get(), s);
+  c->sink.Pump(hub_.get(), c->stream.get());  // created replies out; then stall
+  std::vector<int64_t> want_a, want_b;
+  int64_t created_rev = 0;
+  for (int i = 0; i < 200; ++i) {
+    (i % 2 ? want_b : want_a).push_back(Put(i % 2 ? "b" : "a", std::to_string(i)));
+    if (i == 100) {
+      hub_->WaitIdleForTesting();
+      s.key = "c";
+      ASSERT_TRUE(hub_->Watch(c->stream.get(), s).ok());
+      created_rev = ts_.store().current_revision();
+    }
+  }
+  Settle(c.get());
+  EXPECT_EQ(Revs(c->got, wa), want_a);
+  EXPECT_EQ(Revs(c->got, wb), want_b);
+  size_t data = 0;
+  bool after_created = false;
+  for (const auto& r : c->got) {
+    if (r.created && r.watch_id == 2) after_created = true;
+    if (r.events.empty()) continue;
+    ++data;
+    EXPECT_EQ(r.revision, r.events.back()->kv.mod_revision);
+    if (!after_created) {
+      EXPECT_LE(r.events.back()->kv.mod_revision, created_rev) << "an event moved past a created reply";
+    }
+  }
+  EXPECT_LT(data, 20u) << "responses waiting behind a stalled write were not merged";
+}
+
 TEST_P(HubTest, MemoryPerIdleWatcher) {
   MakeHub();
   constexpr int kStreams = 100, kPerStream = 1000;

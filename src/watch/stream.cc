@@ -23,7 +23,10 @@ void Stream::Close(bool notify) {
   closed_ = true;
   if (notify && sink_ != nullptr) sink_->Close();
   sink_ = nullptr;
+  front_seq_ += outbox_.size();
   outbox_.clear();
+  sizes_.clear();
+  mergeable_.clear();
   bytes_ = 0;
 }
 
@@ -35,8 +38,11 @@ bool Stream::closed() const {
 void Stream::EnqueueControl(Response r) {
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_) return;
-  bytes_ += r.ApproxBytes();
+  const size_t b = r.ApproxBytes();
+  bytes_ += b;
   outbox_.push_back(std::move(r));
+  sizes_.push_back(b);
+  mergeable_.clear();  // nothing queued before this reply may take later events
   PumpLocked();
 }
 
@@ -47,8 +53,27 @@ bool Stream::TryEnqueueData(Response& r) {
     was_full_ = true;
     return false;
   }
-  bytes_ += r.ApproxBytes();
+  const size_t b = r.ApproxBytes();
+  if (in_flight_ || sink_ == nullptr) {
+    auto it = mergeable_.find(r.watch_id);
+    if (it != mergeable_.end() && it->second >= front_seq_) {
+      const size_t pos = static_cast<size_t>(it->second - front_seq_);
+      Response& prev = outbox_[pos];
+      if (sizes_[pos] + b <= max_merge_bytes_ && prev.with_prev_kv == r.with_prev_kv &&
+          prev.allow_fragment == r.allow_fragment) {
+        prev.events.insert(prev.events.end(), std::make_move_iterator(r.events.begin()),
+                           std::make_move_iterator(r.events.end()));
+        prev.revision = r.revision;
+        sizes_[pos] += b;
+        bytes_ += b;
+        return true;
+      }
+    }
+  }
+  bytes_ += b;
   outbox_.push_back(std::move(r));
+  sizes_.push_back(b);
+  mergeable_[outbox_.back().watch_id] = front_seq_ + outbox_.size() - 1;
   PumpLocked();
   return true;
 }
@@ -83,7 +108,10 @@ void Stream::PumpLocked() {
   if (in_flight_ || closed_ || sink_ == nullptr || outbox_.empty()) return;
   Response r = std::move(outbox_.front());
   outbox_.pop_front();
-  size_t b = r.ApproxBytes();
+  const size_t b = sizes_.front();
+  sizes_.pop_front();
+  ++front_seq_;
+  if (outbox_.empty()) mergeable_.clear();
   bytes_ = bytes_ > b ? bytes_ - b : 0;
   in_flight_ = true;
   sink_->Deliver(std::move(r));

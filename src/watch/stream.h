@@ -5,7 +5,12 @@
 //
 // Flow control: the sink has at most ONE write outstanding. Enqueue*() hands
 // the next response to the sink at once if nothing is in flight; otherwise it
-// waits in the outbox until the sink calls WriteDone(). Data responses are
+// waits in the outbox until the sink calls WriteDone(). While it waits, later
+// data responses of the same watch ID are merged into it (their events
+// appended, header revision advanced; up to max_outbox_bytes/4, at most
+// 256 KiB) unless a control response was queued after it -- so a slow
+// transport gets fewer, fuller messages instead of a longer queue, and events
+// only ever move earlier, never past a created/canceled/progress reply. Data responses are
 // refused (TryEnqueueData returns false) once the outbox holds
 // `max_outbox_bytes`; the hub then turns the watcher into a slow watcher that
 // catches up from history later. Control responses (created, canceled,
@@ -21,6 +26,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -70,7 +76,9 @@ class Sink {
 
 class Stream {
  public:
-  explicit Stream(size_t max_outbox_bytes) : max_outbox_bytes_(max_outbox_bytes) {}
+  explicit Stream(size_t max_outbox_bytes)
+      : max_outbox_bytes_(max_outbox_bytes),
+        max_merge_bytes_(std::min<size_t>(max_outbox_bytes / 4, 256 << 10)) {}
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
@@ -105,8 +113,14 @@ class Stream {
   void PumpLocked();
 
   const size_t max_outbox_bytes_;
+  const size_t max_merge_bytes_;
   mutable std::mutex mu_;
   std::deque<Response> outbox_;  // guarded by mu_
+  std::deque<size_t> sizes_;     // ApproxBytes of each outbox_ entry (guarded by mu_)
+  uint64_t front_seq_ = 0;       // sequence number of outbox_.front() (guarded by mu_)
+  // watch ID -> sequence number of its newest data response queued after the
+  // last control response (merge candidates). guarded by mu_.
+  std::unordered_map<int64_t, uint64_t> mergeable_;
   size_t bytes_ = 0;             // guarded by mu_
   bool in_flight_ = false;       // guarded by mu_
   bool was_full_ = false;        // guarded by mu_
