@@ -52,7 +52,7 @@ class WatchReactor final : public grpc::ServerBidiReactor<WatchRequest, WatchRes
 
   void OnWriteDone(bool ok) override {
     if (!ok) return;  // the RPC is going away; OnCancel/OnDone follow
-    out_.pop_front();
+    if (!out_.empty()) out_.pop_front();
     if (!out_.empty()) {
       StartWrite(&out_.front());
       return;
@@ -74,15 +74,17 @@ class WatchReactor final : public grpc::ServerBidiReactor<WatchRequest, WatchRes
   void Deliver(watch::Response r) override {
     size_t n = r.events.size();
     if (n > 0) core_->metrics->watch_events_total->Increment(static_cast<double>(n));
-    WatchResponse msg;
-    Convert(r, &msg);
+    // msg_ is reused message after message: Clear() keeps its event, kv and
+    // string allocations, so a steady stream of events allocates little.
+    msg_.Clear();
+    Convert(r, &msg_);
     const size_t limit = static_cast<size_t>(core_->options.max_request_bytes) + 512 * 1024;
-    if (r.allow_fragment && msg.events_size() >= 2 && msg.ByteSizeLong() >= limit) {
-      Fragment(msg, limit);
+    if (r.allow_fragment && msg_.events_size() >= 2 && msg_.ByteSizeLong() >= limit) {
+      Fragment(msg_, limit);
+      StartWrite(&out_.front());
     } else {
-      out_.push_back(std::move(msg));
+      StartWrite(&msg_);
     }
-    StartWrite(&out_.front());
   }
 
   void Close() override {
@@ -175,9 +177,10 @@ class WatchReactor final : public grpc::ServerBidiReactor<WatchRequest, WatchRes
   watch::Hub* hub_;
   std::shared_ptr<watch::Stream> stream_;
   WatchRequest req_;
-  // Messages of the response being written (more than one = fragments).
-  // Touched only by Deliver and OnWriteDone, which never overlap (one
-  // outstanding write).
+  // The message being written, or -- for a fragmented response -- its parts
+  // in out_ (front = being written). Touched only by Deliver and OnWriteDone,
+  // which never overlap (one outstanding write).
+  WatchResponse msg_;
   std::deque<WatchResponse> out_;
   std::atomic<bool> finished_{false};
 };
