@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -18,19 +19,24 @@ bool ZeroDigest(const Digest& d) {
 std::string Range(uint64_t a, uint64_t b) { return std::to_string(a) + ".." + std::to_string(b); }
 
 // Fetches objects[from..] with a few threads, at most kWindow ahead of the
-// consumer, so a restore is not one round trip per chunk in sequence.
-class Prefetcher {
+// consumer, so a restore is not one round trip per chunk in sequence. Each
+// object goes through `fetch` on a worker thread (Get, and for a restore the
+// decoding too: digest, decompression and parsing run ahead of the apply
+// thread, on another core).
+template <typename T>
+class BasicPrefetcher {
  public:
   static constexpr size_t kThreads = 8;
   static constexpr size_t kWindow = 16;  // <= 16 chunks (<= ~128 MiB) in memory
+  using Fetch = std::function<Result<T>(const std::string& name)>;
 
-  Prefetcher(ObjectStore* store, std::vector<std::string> names)
-      : store_(store), names_(std::move(names)), results_(names_.size()) {
+  BasicPrefetcher(std::vector<std::string> names, Fetch fetch)
+      : fetch_(std::move(fetch)), names_(std::move(names)), results_(names_.size()) {
     for (size_t i = 0; i < std::min(kThreads, names_.size()); ++i) {
       threads_.emplace_back([this] { Work(); });
     }
   }
-  ~Prefetcher() {
+  ~BasicPrefetcher() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stop_ = true;
@@ -39,12 +45,12 @@ class Prefetcher {
     for (auto& t : threads_) t.join();
   }
   // Blocks until object i is fetched. Each i is taken once, in order.
-  Result<std::string> Take(size_t i) {
+  Result<T> Take(size_t i) {
     std::unique_lock<std::mutex> lock(mu_);
     consumed_ = i;
     cv_.notify_all();
     cv_.wait(lock, [&] { return results_[i].has_value(); });
-    Result<std::string> r = std::move(*results_[i]);
+    Result<T> r = std::move(*results_[i]);
     results_[i].reset();
     return r;
   }
@@ -59,7 +65,7 @@ class Prefetcher {
         if (stop_ || next_ >= names_.size()) return;
         i = next_++;
       }
-      Result<std::string> r = store_->Get(names_[i]);
+      Result<T> r = fetch_(names_[i]);
       {
         std::lock_guard<std::mutex> lock(mu_);
         results_[i].emplace(std::move(r));
@@ -68,15 +74,28 @@ class Prefetcher {
     }
   }
 
-  ObjectStore* store_;
+  Fetch fetch_;
   std::vector<std::string> names_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<std::optional<Result<std::string>>> results_;  // guarded by mu_
+  std::vector<std::optional<Result<T>>> results_;  // guarded by mu_
   size_t next_ = 0;      // guarded by mu_
   size_t consumed_ = 0;  // guarded by mu_
   bool stop_ = false;    // guarded by mu_
   std::vector<std::thread> threads_;
+};
+
+// Raw objects (verify).
+class Prefetcher : public BasicPrefetcher<std::string> {
+ public:
+  Prefetcher(ObjectStore* store, std::vector<std::string> names)
+      : BasicPrefetcher(std::move(names), [store](const std::string& n) { return store->Get(n); }) {}
+};
+
+// Decoded chunks (restore): the object's size and its verified content.
+struct FetchedChunk {
+  uint64_t size = 0;
+  DecodedChunk chunk;
 };
 
 }  // namespace
@@ -146,6 +165,29 @@ std::string EncodeTimelineInfo(const TimelineInfo& t) {
                       {"parent_index", t.parent_index},
                       {"created", FormatRfc3339(t.created_unix_ms * 1000000)}};
   return j.dump(2) + "\n";
+}
+
+Result<TimelineInfo> LoadTimelineInfo(ObjectStore* store, uint64_t timeline) {
+  TM_ASSIGN_OR_RETURN(auto tls, ListTimelines(store));
+  for (const auto& ref : tls) {
+    if (ref.id != timeline) continue;
+    TM_ASSIGN_OR_RETURN(std::string json, store->Get(ref.name));
+    try {
+      const auto j = nlohmann::json::parse(json);
+      TimelineInfo t;
+      t.id = timeline;
+      t.created_unix_ms = ref.created_ms;
+      const std::string parent = j.at("parent").get<std::string>();
+      t.parent = parent.empty() ? 0 : std::stoull(parent, nullptr, 16);
+      t.parent_index = j.at("parent_index").get<uint64_t>();
+      return t;
+    } catch (const std::exception& e) {
+      return CorruptionError("archive: object " + ref.name + ": bad timeline record (" +
+                             e.what() + ")");
+    }
+  }
+  return NotFoundError("archive " + store->url() + " has no record of timeline " +
+                       TimelineHex(timeline));
 }
 
 std::string EncodeManifest(const Manifest& m) {
@@ -240,7 +282,22 @@ Result<RestoreResult> Restore(ObjectStore* store, uint64_t timeline, const Resto
       fits = (b.unix_ms + 1) * 1000000 - 1 <= target.unix_nanos;
     }
     if (target.kind == RestoreTarget::Kind::kIndex) fits = b.index <= target.index;
+    if (target.max_index != 0 && b.index > target.max_index) fits = false;
     if (fits) base = &b;
+  }
+  if (base == nullptr && target.kind != RestoreTarget::Kind::kLatest) {
+    // Before this timeline's window: the lineage's earlier states live in the
+    // parent timeline, up to the index where this timeline left it.
+    auto info = LoadTimelineInfo(store, timeline);
+    if (info.ok() && info->parent != 0) {
+      RestoreTarget up = target;
+      up.max_index = target.max_index != 0 ? std::min(target.max_index, info->parent_index)
+                                           : info->parent_index;
+      say("the target is before the first base of timeline " + TimelineHex(timeline) +
+          ": restoring from its parent timeline " + TimelineHex(info->parent) +
+          ", at most through index " + std::to_string(up.max_index));
+      return Restore(store, info->parent, up, sink, log, progress);
+    }
   }
   if (base == nullptr) {
     if (cat.bases.empty()) return NotFoundError(where + " holds no base snapshot");
@@ -272,6 +329,10 @@ Result<RestoreResult> Restore(ObjectStore* store, uint64_t timeline, const Resto
   db.snapshot.shrink_to_fit();
 
   auto reached = [&](const wal::Entry* next) {
+    if (target.max_index != 0 &&
+        (next != nullptr ? next->index > target.max_index : r.last_index >= target.max_index)) {
+      return true;  // where the lineage left this timeline
+    }
     switch (target.kind) {
       case RestoreTarget::Kind::kLatest: return false;
       case RestoreTarget::Kind::kRevision: return sink->current_revision() >= target.revision;
@@ -315,7 +376,14 @@ Result<RestoreResult> Restore(ObjectStore* store, uint64_t timeline, const Resto
   while (i + 1 < cat.chunks.size() && cat.chunks[i + 1].first <= next) ++i;
   std::vector<std::string> to_fetch;
   for (size_t k = i; k < cat.chunks.size(); ++k) to_fetch.push_back(cat.chunks[k].name);
-  Prefetcher prefetch(store, std::move(to_fetch));
+  BasicPrefetcher<FetchedChunk> prefetch(
+      std::move(to_fetch), [store](const std::string& name) -> Result<FetchedChunk> {
+        TM_ASSIGN_OR_RETURN(std::string bytes, store->Get(name));
+        FetchedChunk f;
+        f.size = bytes.size();
+        TM_ASSIGN_OR_RETURN(f.chunk, DecodeChunk(name, bytes));
+        return f;
+      });
   const size_t first_chunk = i;
   // Planned work for progress: through the end of the archive (the last
   // chunk's last index is only in its header; the manifest's index, or the
@@ -350,9 +418,9 @@ Result<RestoreResult> Restore(ObjectStore* store, uint64_t timeline, const Resto
       return CorruptionError("restore: duplicate or overlapping chunks in " + where + ": " +
                              prev_name + " and " + c.name);
     }
-    TM_ASSIGN_OR_RETURN(std::string bytes, prefetch.Take(i - first_chunk));
-    r.bytes_fetched += bytes.size();
-    TM_ASSIGN_OR_RETURN(DecodedChunk d, DecodeChunk(c.name, bytes));
+    TM_ASSIGN_OR_RETURN(FetchedChunk fetched, prefetch.Take(i - first_chunk));
+    r.bytes_fetched += fetched.size;
+    DecodedChunk& d = fetched.chunk;
     if (d.header.first_index != c.first || d.header.timeline != timeline) {
       return CorruptionError("archive: object " + c.name + " holds entries " +
                              Range(d.header.first_index, d.header.last_index) +

@@ -103,6 +103,8 @@ struct TimelineInfo {
   int64_t created_unix_ms = 0;
 };
 std::string EncodeTimelineInfo(const TimelineInfo& t);
+// The record of `timeline` (timelines/<created>-<tl>.json); kNotFound if none.
+Result<TimelineInfo> LoadTimelineInfo(ObjectStore* store, uint64_t timeline);
 
 // ---- restore ----
 struct RestoreTarget {
@@ -110,6 +112,9 @@ struct RestoreTarget {
   int64_t revision = 0;
   int64_t unix_nanos = 0;
   uint64_t index = 0;  // kIndex: the state right after this entry (verify --deep)
+  // Non-zero: never replay past this index (set when a restore follows a
+  // timeline's parent: the lineage left the parent at that index).
+  uint64_t max_index = 0;
 };
 
 // What restore writes into: implemented by the server side (storage + the
@@ -150,6 +155,10 @@ struct RestoreProgress {
 // order, verifying digests, contiguity and the hash chain. Refuses (with an
 // error naming the object) on any missing, corrupt, duplicated or reordered
 // chunk on the path. `log` gets progress lines; may be empty.
+// A target before the timeline's first base (e.g. a time before the restore
+// that started it) is restored from its parent timeline, never past the index
+// the lineage left the parent at, and so on up the lineage; the result names
+// the timeline that was actually read.
 Result<RestoreResult> Restore(ObjectStore* store, uint64_t timeline, const RestoreTarget& target,
                               RestoreSink* sink,
                               const std::function<void(const std::string&)>& log = {},

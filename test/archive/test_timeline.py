@@ -1,6 +1,8 @@
 """Timelines: a restored store archives on a NEW timeline whose record points
 at its parent (timeline, index); the parent timeline is left untouched; a
-restore of the newest timeline holds the writes made after the restore."""
+restore of the newest timeline holds the writes made after the restore; a
+target before the fork is restored from the parent, never past the fork."""
+import datetime
 import json
 import time
 
@@ -19,6 +21,11 @@ def test_restored_server_continues_on_new_timeline(tmp_path):
     ch.close()
     assert src.stop() == 0
     parent = json.load(open(tmp_path / "src" / "archive.json"))["timeline"]
+    # After the parent's last commit (revision 101), before the child timeline exists.
+    time.sleep(0.01)
+    t_fork = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+    t_fork = t_fork.replace("+00:00", "Z")
+    time.sleep(0.01)
 
     out = restore(url, str(tmp_path / "r1"), "--to-revision", "51").stdout
     restored_index = int(out.split("index:")[1].split()[0])
@@ -51,3 +58,16 @@ def test_restored_server_continues_on_new_timeline(tmp_path):
     # The parent timeline still restores to its own end.
     out = restore(url, str(tmp_path / "r3"), "--latest", "--timeline", parent).stdout
     assert "revision:      101\n" in out, out
+
+    # Before the fork the newest timeline's lineage is the parent's: revision 40 comes from the
+    # parent (39 "a" keys)...
+    out = restore(url, str(tmp_path / "r4"), "--to-revision", "40").stdout
+    assert "revision:      40\n" in out and "keys:          39\n" in out, out
+    assert f"(parent {parent} at index" in out, out
+    # ...and a time after the parent's last write but before the child existed is the state
+    # where the lineage left the parent (revision 51), not the parent's own end (101).
+    out = restore(url, str(tmp_path / "r5"), "--to-time", t_fork).stdout
+    assert "revision:      51\n" in out and f"at index {restored_index})" in out, out
+    # After the fork, the child's own history: revision 60 has 50 "a" and 9 "b" keys.
+    out = restore(url, str(tmp_path / "r6"), "--to-revision", "60").stdout
+    assert "revision:      60\n" in out and "keys:          59\n" in out, out
