@@ -95,6 +95,7 @@ Metrics::Metrics() : registry(std::make_shared<prometheus::Registry>()) {
   slow_watcher_total = &BuildGauge().Name("etcd_debugging_mvcc_slow_watcher_total").Help("Total number of unsynced slow watchers.").Register(r).Add({});
   pending_events_total = &BuildGauge().Name("etcd_debugging_mvcc_pending_events_total").Help("Total number of pending events to be sent.").Register(r).Add({});
   watch_events_total = &BuildCounter().Name("etcd_debugging_mvcc_events_total").Help("Total number of events sent by this member.").Register(r).Add({});
+  watch_responses_total = &BuildCounter().Name("tidemark_watch_responses_total").Help("WatchResponse messages written to watch streams (events, created, canceled and progress replies; fragments count one each).").Register(r).Add({});
   rpc_handled_ = &BuildCounter().Name("grpc_server_handled_total").Help("Total number of RPCs completed on the server, regardless of success or failure.").Register(r);
   rpc_started_ = &BuildCounter().Name("grpc_server_started_total").Help("Total number of RPCs started on the server.").Register(r);
   rss_ = &BuildGauge().Name("process_resident_memory_bytes").Help("Resident memory size in bytes.").Register(r).Add({});

@@ -67,6 +67,7 @@ struct Metrics {
   prometheus::Gauge* slow_watcher_total;
   prometheus::Gauge* pending_events_total;
   prometheus::Counter* watch_events_total;
+  prometheus::Counter* watch_responses_total;  // WatchResponse messages written (events/response = batching)
 
  private:
   prometheus::Family<prometheus::Counter>* rpc_handled_;

@@ -74,6 +74,7 @@ class WatchReactor final : public grpc::ServerBidiReactor<WatchRequest, WatchRes
   void Deliver(watch::Response r) override {
     size_t n = r.events.size();
     if (n > 0) core_->metrics->watch_events_total->Increment(static_cast<double>(n));
+    core_->metrics->watch_responses_total->Increment();
     // msg_ is reused message after message: Clear() keeps its event, kv and
     // string allocations, so a steady stream of events allocates little.
     msg_.Clear();
