@@ -1,10 +1,7 @@
 """Helpers for the archive tests: start/stop tidemark (loopback only), run
 `tidemark restore` / `tidemark archive ...`, and write from many clients.
-Same pattern as test/crash/tmserver.py."""
-import atexit
+The server class itself is test/lib/tmserver.py's."""
 import os
-import signal
-import socket
 import subprocess
 import threading
 import time
@@ -12,20 +9,9 @@ import time
 import grpc
 from etcd3 import etcdrpc
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+import tmserver  # test/lib: binary lookup, free ports, start/stop, leftovers killed at exit
+from tmserver import PortInUse, _started, binary, free_port  # noqa: F401  (re-exported)
 
-
-def binary():
-    path = os.environ.get("TIDEMARK_BIN", os.path.join(ROOT, "build", "src", "cli", "tidemark"))
-    if not os.path.exists(path):
-        raise AssertionError(f"tidemark binary not found at {path}: build first or set TIDEMARK_BIN")
-    return path
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run(*args, check=None, timeout=120):
@@ -41,70 +27,14 @@ def restore(archive_url, data_dir, *target, check=True):
     return run("restore", *url, "--data-dir", data_dir, *target, check=check)
 
 
-class PortInUse(Exception):
-    pass
+class Server(tmserver.Server):
+    """tmserver.Server with an optional --archive-url and archive helpers."""
 
-
-_started = []  # every server process started by the tests; killed at exit
-
-
-@atexit.register
-def _kill_leftovers():
-    for p in _started:
-        if p.poll() is None:
-            p.kill()
-
-
-class Server:
     def __init__(self, data_dir, archive_url=None, extra=()):
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.extra = list(extra)
+        extra = list(extra)
         if archive_url:
-            self.extra = ["--archive-url", archive_url, *self.extra]
-        self.proc = None
-        self.log_path = data_dir.rstrip("/") + ".log"
-
-    @property
-    def endpoint(self):
-        return f"127.0.0.1:{self.port}"
-
-    def start(self, timeout=20):
-        # free_port() can race with other processes on the box: retry on a
-        # bind failure with a new port.
-        for attempt in range(5):
-            try:
-                return self._start(timeout)
-            except PortInUse:
-                self.port = free_port()
-        raise AssertionError("could not bind a free port in 5 attempts")
-
-    def _start(self, timeout):
-        url = f"http://{self.endpoint}"
-        start_offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [binary(), "serve", "--data-dir", self.data_dir, "--listen-client-urls", url,
-             "--advertise-client-urls", url, *self.extra],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-        _started.append(self.proc)
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                with open(self.log_path, errors="replace") as f:
-                    f.seek(start_offset)
-                    if "Address already in use" in f.read():
-                        raise PortInUse()
-                raise AssertionError(f"tidemark exited with {self.proc.returncode}; see {self.log_path}")
-            try:
-                ch = grpc.insecure_channel(self.endpoint)
-                etcdrpc.MaintenanceStub(ch).Status(etcdrpc.StatusRequest(), timeout=1)
-                ch.close()
-                return self
-            except grpc.RpcError:
-                time.sleep(0.05)
-        raise AssertionError(f"tidemark did not become ready in {timeout}s; see {self.log_path}")
+            extra = ["--archive-url", archive_url, *extra]
+        super().__init__(data_dir, extra=extra)
 
     def wait_archiving(self, timeout=30):
         """Waits until the archiver has resumed (first base shipped)."""
@@ -114,40 +44,8 @@ class Server:
             time.sleep(0.05)
         return self
 
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self, timeout=30):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                return self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-                raise AssertionError("tidemark did not stop within %ss of SIGTERM" % timeout)
-        return self.proc.returncode if self.proc else None
-
-    def log(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def kv(self):
-        ch = grpc.insecure_channel(self.endpoint, options=[("grpc.max_receive_message_length", -1)])
-        return etcdrpc.KVStub(ch), etcdrpc.MaintenanceStub(ch), ch
-
-    def metrics(self):
-        import urllib.request
-        with urllib.request.urlopen(f"http://{self.endpoint}/metrics", timeout=5) as r:
-            body = r.read().decode()
-        out = {}
-        for line in body.splitlines():
-            if line.startswith("tidemark_archive_") and " " in line:
-                k, v = line.rsplit(" ", 1)
-                out[k] = float(v)
-        return out
+    def metrics(self, prefix="tidemark_archive_"):
+        return super().metrics(prefix)
 
 
 class Writers:

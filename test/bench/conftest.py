@@ -14,7 +14,7 @@ from etcd3 import etcdrpc
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "crash"))
-import tmserver  # noqa: E402  (test/crash/tmserver.py: starts the tidemark binary)
+import tmserver  # noqa: E402  (test/lib/tmserver.py: starts the tidemark binary)
 
 ETCD = os.environ.get("ETCD_BIN", "/usr/bin/etcd")
 
