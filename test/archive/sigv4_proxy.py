@@ -5,6 +5,12 @@ with the query re-canonicalised: sorted, RFC 3986 encoded), over exactly the
 headers the client signed; the payload hash header must also equal the
 SHA-256 of the body received. A mismatch is answered 403
 SignatureDoesNotMatch (logged); a match is forwarded to s3rver unchanged.
+
+s3rver also ignores conditional writes, which real S3 honours (`If-None-Match: *`
+on PUT: 412 PreconditionFailed if the key exists). The proxy enforces that for
+signed PUTs (existence checked with a HEAD upstream; conditional PUTs are
+serialised so two racing writers cannot both pass), so the archive's
+create-only chunk names and its second-writer fencing can be tested on S3.
 Loopback only.
 
 Run: /usr/bin/python3 sigv4_proxy.py LISTEN_PORT UPSTREAM_PORT SECRET"""
@@ -21,6 +27,7 @@ from urllib.parse import quote, unquote
 LISTEN, UPSTREAM, SECRET = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 bad = 0
 lock = threading.Lock()
+conditional = threading.Lock()  # serialises If-None-Match PUTs (check + write)
 
 AUTH_RE = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d+)/([^/]+)/s3/aws4_request, "
                      r"SignedHeaders=([^,]+), Signature=([0-9a-f]+)")
@@ -96,6 +103,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(msg)
             return
+        if self.command == "PUT" and self.headers.get("If-None-Match", "").strip() == "*":
+            with conditional:
+                h = http.client.HTTPConnection("127.0.0.1", UPSTREAM, timeout=60)
+                h.request("HEAD", self.path.split("?")[0])
+                exists = h.getresponse().status == 200
+                h.close()
+                if exists:
+                    msg = b"<Error><Code>PreconditionFailed</Code></Error>"
+                    self.send_response(412)
+                    self.send_header("Content-Length", str(len(msg)))
+                    self.end_headers()
+                    self.wfile.write(msg)
+                    return
+                self.forward(body)
+            return
+        self.forward(body)
+
+    def forward(self, body):
         c = http.client.HTTPConnection("127.0.0.1", UPSTREAM, timeout=60)
         hdrs = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}
         c.request(self.command, self.path, body=body, headers=hdrs)

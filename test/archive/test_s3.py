@@ -244,3 +244,34 @@ def test_s3_credentials_from_flags_and_config_file(tmp_path, s3, monkeypatch):
     assert "revision:      22\n" in out, out
     # The wrong-secret rejection above was intended: clear the proxy log.
     open(s3.proxy.log_path, "w").close()
+
+
+def test_s3_second_writer_is_fenced_by_conditional_put(tmp_path, s3):
+    """Two copies of one data dir archive to the same S3 timeline: the first to ship a chunk
+    name wins, the other's create-only PUT (If-None-Match: *) gets 412 and it stops archiving
+    instead of overwriting; the archive keeps only the winner's history."""
+    a_dir, b_dir = str(tmp_path / "a"), str(tmp_path / "b")
+    # Long interval: nothing ships until shutdown, so both resume at the same point.
+    extra = s3args(s3) + ["--archive-interval", "60s"]
+    a = Server(a_dir, url(), extra).start().wait_archiving()
+    assert a.stop() == 0
+    shutil.copytree(a_dir, b_dir)  # same timeline, same archived position
+    a = Server(a_dir, url(), extra).start().wait_archiving()
+    b = Server(b_dir, url(), extra).start().wait_archiving()
+    for srv, who in ((a, b"a"), (b, b"b")):
+        kv, _, ch = srv.kv()
+        kv.Put(etcdrpc.PutRequest(key=b"who", value=who))
+        ch.close()
+    assert a.stop() == 0  # ships its chunk first
+    rc = b.stop()
+    assert rc != 0, "the second writer must not report a clean shutdown"
+    log = b.log()
+    assert "fenced" in log and "already exists" in log, log[-2000:]
+    assert tm(s3, "archive", "verify").returncode == 0
+    restore(url(), str(tmp_path / "r"), "--latest", "--archive-s3-endpoint", s3.endpoint)
+    r = Server(str(tmp_path / "r")).start()
+    try:
+        _, have = read_all(r.endpoint)
+        assert have[b"who"][0] == b"a"
+    finally:
+        r.stop()
