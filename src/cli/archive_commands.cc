@@ -371,9 +371,16 @@ int RunStatus() {
   }
   if (!cat->bases.empty()) {
     int64_t end = last_commit > 0 ? last_commit : cat->bases.back().unix_ms * 1000000;
-    std::printf("restorable:       %s .. %s%s\n",
+    std::string newest_rev = "?";
+    if (manifest && manifest->archived_index == last_index && manifest->archived_revision > 0) {
+      newest_rev = std::to_string(manifest->archived_revision);
+    } else if (cat->bases.back().index == last_index) {
+      newest_rev = std::to_string(cat->bases.back().revision);
+    }
+    std::printf("restorable:       %s .. %s, revisions %lld .. %s%s\n",
                 archive::FormatRfc3339(cat->bases.front().unix_ms * 1000000).c_str(),
                 archive::FormatRfc3339(end).c_str(),
+                static_cast<long long>(cat->bases.front().revision), newest_rev.c_str(),
                 cat->gaps.empty() ? "" : " (except the gaps below)");
   }
   std::printf("gaps:             %zu\n", cat->gaps.size());

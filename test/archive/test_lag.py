@@ -54,6 +54,8 @@ def test_lag_counts_revisions_not_entries(tmp_path):
     t1 = time.time()
     print(st)
     assert re.search(r"archived through: index \d+ \(revision 13\), committed ", st), st
+    # The restorable window: from the first base (revision 1) to the newest archived revision.
+    assert re.search(r"restorable: +\S+ \.\. \S+, revisions 1 \.\. 13\n", st), st
     lag = float(re.search(r"archive lag: +([0-9.]+) s since the newest archived commit", st).group(1))
     assert t0 - t_after - 0.01 <= lag <= t1 - t_before + 0.01, (lag, t0 - t_after, t1 - t_before)
     assert "last heard:" in st
