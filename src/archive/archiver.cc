@@ -73,7 +73,9 @@ void Archiver::OnCommitted(const std::vector<wal::Entry>& entries) {
     pending_.push_back({committed_, entries.front().unix_nanos, bytes});
     spool_bytes_.fetch_add(bytes, std::memory_order_relaxed);
     stats_.committed_index = committed_;
-    wake = options_.sync || queue_bytes_ >= options_.max_chunk_bytes || pending_.size() == 1;
+    wake = options_.sync || queue_bytes_ >= options_.max_chunk_bytes || pending_.size() == 1 ||
+           (queue_bytes_ >= options_.busy_chunk_bytes &&
+            queue_bytes_ - bytes < options_.busy_chunk_bytes);
   }
   if (wake) cv_.notify_one();
 }
@@ -582,7 +584,7 @@ void Archiver::Loop() {
         flushing = flush_waiters_ > 0;
         ship = committed_ > archived_.load() &&
                (options_.sync || flushing || queue_broken_ ||
-                queue_bytes_ >= options_.max_chunk_bytes ||
+                queue_bytes_ >= std::min(options_.max_chunk_bytes, options_.busy_chunk_bytes) ||
                 (!pending_.empty() && now - pending_.front().commit_nanos >= ShipAgeNanos()));
         manifest = manifest_dirty_ &&
                    (flushing || now - last_manifest_nanos_ >= options_.manifest_nanos);

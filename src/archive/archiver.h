@@ -88,6 +88,11 @@ struct ArchiverOptions {
   uint64_t parent_index = 0;
   int64_t interval_nanos = 1'000'000'000;        // --archive-interval
   uint64_t max_chunk_bytes = 8u << 20;           // cut sooner at this raw size
+  // Under load, cut as soon as this much is queued instead of waiting for the
+  // interval: bounds the archive lag of a busy server while keeping objects
+  // large (at most one request per MiB written; an idle-ish server still
+  // ships once per interval).
+  uint64_t busy_chunk_bytes = 1u << 20;
   int64_t heartbeat_nanos = 300'000'000'000;     // idle heartbeat object
   int64_t manifest_nanos = 5'000'000'000;        // manifest rewrite period (when busy)
   int64_t base_interval_nanos = 3600'000'000'000;  // periodic base snapshots

@@ -1,5 +1,8 @@
 #include "archive/archiver.h"
 
+#include <chrono>
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "fs/posix_file_system.h"
@@ -288,6 +291,40 @@ TEST_F(ArchiverTest, RecordsHashKVWithBasesAndPeriodicallyOnceArchived) {
   auto m = DecodeManifest(ManifestName(13), *store_->Get(ManifestName(13)));
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->archived_revision, static_cast<int64_t>(m->archived_index) + 1);
+}
+
+}  // namespace
+}  // namespace tidemark::archive
+
+namespace tidemark::archive {
+namespace {
+
+// Under load a chunk is cut once busy_chunk_bytes are queued, long before
+// the interval: the lag of a busy server is bounded by its write rate.
+TEST_F(ArchiverTest, BusyQueueShipsBeforeTheInterval) {
+  FakeBase base(wal_.get());
+  ArchiverOptions o = Opts(9);
+  o.interval_nanos = 60'000'000'000;  // a minute: only the byte threshold can ship
+  o.busy_chunk_bytes = 4096;
+  Commit(5);  // covered by the first base
+  Archiver a(store_.get(), wal_.get(), &base, &clock_, o);
+  a.Start();
+  auto wait_archived = [&](uint64_t index) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (a.archived_index() < index && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return a.archived_index();
+  };
+  ASSERT_EQ(wait_archived(5), 5u);  // the base
+  a.OnCommitted(Commit(5));  // well under 4 KiB: waits for the interval
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(a.archived_index(), 5u);
+  for (int i = 0; i < 10; ++i) a.OnCommitted(Commit(50));  // > 4 KiB queued
+  // Shipped without a Flush, within seconds: everything but the tail that is
+  // under 4 KiB (~100 entries), which waits for the interval.
+  EXPECT_GE(wait_archived(380), 380u);
+  a.Stop();
 }
 
 }  // namespace

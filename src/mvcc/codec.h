@@ -105,6 +105,9 @@ inline constexpr char kMetaCurrentRev[] = "mvcc/current_revision";   // BE64
 inline constexpr char kMetaCompactRev[] = "mvcc/compact_revision";   // BE64 (scheduled)
 inline constexpr char kMetaCompactDone[] = "mvcc/compact_finished";  // BE64 (physically done)
 inline constexpr char kMetaKeyCount[] = "mvcc/key_count";            // BE64 live keys
+// Present while a bulk replay defers the three records above
+// (StoreOptions::defer_meta_writes); Store::Open refuses such a store.
+inline constexpr char kMetaDeferred[] = "mvcc/meta_deferred";        // empty
 inline constexpr uint32_t kFormatVersion = 1;
 
 std::string EncodeU64(uint64_t v);

@@ -85,6 +85,22 @@ Status Store::Load() {
     return CorruptionError(
         fmt::format("mvcc: meta {} missing in {}", codec::kMetaCurrentRev, engine_->dir()));
   }
+  TM_ASSIGN_OR_RETURN(auto deferred, engine_->Get(storage::kMetaCf, codec::kMetaDeferred));
+  if (deferred && !options_.defer_meta_writes) {
+    return FailedPreconditionError(fmt::format(
+        "mvcc: {} holds an unfinished restore (its meta records were never written: {} is "
+        "present); the data is incomplete: discard it and restore again",
+        engine_->dir(), codec::kMetaDeferred));
+  }
+  if (options_.defer_meta_writes && !deferred) {
+    // Before any deferred commit: any crash state that holds replayed data
+    // holds this marker too (the engine keeps a prefix of the write sequence).
+    // A bulk loader may have written it earlier itself (restore: before the
+    // base records).
+    storage::WriteBatch mark(engine_);
+    mark.Put(storage::kMetaCf, codec::kMetaDeferred, "");
+    TM_RETURN_IF_ERROR(engine_->Write(mark));
+  }
   current_rev_.store(static_cast<int64_t>(*current));
   applied_index_.store(applied.value_or(0));
   opened_applied_index_ = applied.value_or(0);
@@ -180,6 +196,22 @@ Status Store::Compact(int64_t rev, uint64_t applied_index) {
   applied_index_.store(applied_index, std::memory_order_release);
   compactor_->Schedule(rev);
   return Status::Ok();
+}
+
+Status Store::FlushDeferredMeta() {
+  TM_CHECK(!txn_open_.load(std::memory_order_acquire));
+  TM_RETURN_IF_ERROR(poisoned_);
+  const uint64_t applied = applied_index_.load(std::memory_order_acquire);
+  storage::WriteBatch batch(engine_);
+  batch.Put(storage::kMetaCf, codec::kMetaAppliedIndex, codec::EncodeU64(applied));
+  batch.Put(storage::kMetaCf, codec::kMetaCurrentRev,
+            codec::EncodeU64(static_cast<uint64_t>(current_rev_.load())));
+  batch.Put(storage::kMetaCf, codec::kMetaKeyCount, codec::EncodeU64(key_count_.load()));
+  batch.Delete(storage::kMetaCf, codec::kMetaDeferred);
+  batch.set_durability_marker(applied);
+  Status s = engine_->Write(batch);
+  if (!s.ok()) poisoned_ = s;
+  return s;
 }
 
 Status Store::WaitForCompaction(int64_t rev) const {

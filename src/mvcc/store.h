@@ -49,6 +49,17 @@ struct StoreOptions {
   // Testing: the compactor halts (as if the process died) after this many
   // batches of a pass. -1 = never.
   int compaction_halt_after_batches_for_testing = -1;
+  // Bulk replay only (`tidemark restore`): WriteTxn::Commit does not write the
+  // applied index, current revision and key count meta records (the three
+  // records every commit rewrites, most of a small write's memtable inserts);
+  // FlushDeferredMeta() writes them once. Until then the engine's meta lags
+  // its data, so a crash in between leaves a store that must be discarded:
+  // use it only for a store that is thrown away on failure (restore builds
+  // in <data-dir>.restoring and renames only after FlushDeferredMeta and a
+  // flush). In-memory accessors are always current. Open in this mode accepts
+  // a store already marked unfinished (restore marks it before loading the
+  // base); never reopen an unfinished store to continue it.
+  bool defer_meta_writes = false;
 };
 
 class Store {
@@ -98,6 +109,11 @@ class Store {
   // if nothing is pending; kUnavailable if the compactor stopped or halted
   // first; the compactor's storage error if a pass failed.
   Status WaitForCompaction(int64_t rev = 0) const;
+
+  // With StoreOptions::defer_meta_writes: writes the applied index, current
+  // revision and key count of the published state in one batch (a no-op
+  // write otherwise harmless). Writer thread, no WriteTxn open.
+  Status FlushDeferredMeta();
 
   // CRC-32C over every MVCC version visible at `rev` that survives
   // compaction: versions with revision in (compact, rev] plus, per key, the

@@ -327,3 +327,68 @@ TEST(StoreTest, ConcurrentReadersSeeWholeRevisions) {
 
 }  // namespace
 }  // namespace tidemark::mvcc
+
+namespace tidemark::mvcc {
+namespace {
+
+// StoreOptions::defer_meta_writes (tidemark restore): the per-commit meta
+// records are written once by FlushDeferredMeta; until then the store is
+// marked unfinished and refused by any normal Open, even after a flush.
+TEST(StoreDeferredMetaTest, UnfinishedStoreIsRefusedAndFlushedOneReopensIdentical) {
+  auto env = storage::NewInMemoryEnv();
+  storage::Options eo;
+  eo.env = env;
+  auto put = [](Store* s, uint64_t index, const std::string& k) {
+    auto txn = s->BeginWrite();
+    ASSERT_TRUE(txn->Put(k, "v" + k, 0).ok());
+    ASSERT_TRUE(txn->Commit(index, nullptr).ok());
+  };
+  {
+    auto engine = storage::Engine::Open("/deferred", eo);
+    ASSERT_TRUE(engine.ok());
+    StoreOptions so;
+    so.defer_meta_writes = true;
+    auto store = Store::Open(engine->get(), so);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    for (uint64_t i = 1; i <= 10; ++i) put(store->get(), i, "k" + std::to_string(i % 4));
+    EXPECT_EQ((*store)->current_revision(), 11);
+    EXPECT_EQ((*store)->applied_index(), 10u);
+    store->reset();
+    ASSERT_TRUE((*engine)->Close().ok());  // flushed, but the meta was never written
+  }
+  {
+    auto engine = storage::Engine::Open("/deferred", eo);
+    ASSERT_TRUE(engine.ok());
+    auto store = Store::Open(engine->get());
+    ASSERT_FALSE(store.ok());
+    EXPECT_EQ(store.status().code(), Code::kFailedPrecondition);
+    EXPECT_NE(store.status().message().find("unfinished restore"), std::string::npos);
+    ASSERT_TRUE((*engine)->Close().ok());
+  }
+  {
+    // Finished properly: FlushDeferredMeta writes the records and drops the mark.
+    auto engine = storage::Engine::Open("/deferred2", eo);
+    ASSERT_TRUE(engine.ok());
+    StoreOptions so;
+    so.defer_meta_writes = true;
+    auto store = Store::Open(engine->get(), so);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    for (uint64_t i = 1; i <= 10; ++i) put(store->get(), i, "k" + std::to_string(i % 4));
+    put(store->get(), 11, "k9");
+    ASSERT_TRUE((*store)->FlushDeferredMeta().ok());
+    store->reset();
+    ASSERT_TRUE((*engine)->Close().ok());
+  }
+  auto engine = storage::Engine::Open("/deferred2", eo);
+  ASSERT_TRUE(engine.ok());
+  auto store = Store::Open(engine->get());
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ((*store)->current_revision(), 12);
+  EXPECT_EQ((*store)->applied_index(), 11u);
+  EXPECT_EQ((*store)->key_count(), 5u);  // k0..k3 and k9
+  store->reset();
+  ASSERT_TRUE((*engine)->Close().ok());
+}
+
+}  // namespace
+}  // namespace tidemark::mvcc

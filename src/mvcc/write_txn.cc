@@ -215,8 +215,11 @@ Status WriteTxn::WriteAndPublish(uint64_t applied_index, std::vector<Event>* eve
   TM_CHECK(applied_index >= store_->applied_index());
 
   const int64_t new_rev = changed() ? revision() : base_rev_;
-  batch_.Put(storage::kMetaCf, codec::kMetaAppliedIndex, codec::EncodeU64(applied_index));
-  if (changed()) {
+  const bool write_meta = !store_->options_.defer_meta_writes;  // restore: once at the end
+  if (write_meta) {
+    batch_.Put(storage::kMetaCf, codec::kMetaAppliedIndex, codec::EncodeU64(applied_index));
+  }
+  if (write_meta && changed()) {
     batch_.Put(storage::kMetaCf, codec::kMetaCurrentRev,
                codec::EncodeU64(static_cast<uint64_t>(new_rev)));
     batch_.Put(storage::kMetaCf, codec::kMetaKeyCount, codec::EncodeU64(key_count_));

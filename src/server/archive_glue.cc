@@ -1,5 +1,7 @@
 #include "server/archive_glue.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -261,6 +263,17 @@ struct TimelineFile {
   uint64_t timeline = 0, parent = 0, parent_index = 0;
 };
 
+// fsync(2) of a file or a directory (a rename is durable once its directory is).
+Status FsyncPath(const std::string& path, bool dir) {
+  const std::string p = path.empty() ? std::string(".") : path;
+  int fd = ::open(p.c_str(), (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+  if (fd < 0) return IoError("cannot open " + p + " to sync it");
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return IoError("cannot fsync " + p);
+  return Status::Ok();
+}
+
 Status WriteTimelineFile(const std::string& path, const TimelineFile& t) {
   nlohmann::json j = {{"format", 1},
                       {"timeline", archive::TimelineHex(t.timeline)},
@@ -273,8 +286,9 @@ Status WriteTimelineFile(const std::string& path, const TimelineFile& t) {
     out.flush();
     if (!out) return IoError("archive: cannot write " + tmp);
   }
+  TM_RETURN_IF_ERROR(FsyncPath(tmp, false));
   if (std::rename(tmp.c_str(), path.c_str()) != 0) return IoError("archive: cannot rename " + tmp);
-  return Status::Ok();
+  return FsyncPath(std::filesystem::path(path).parent_path().string(), true);
 }
 
 Result<std::optional<TimelineFile>> ReadTimelineFile(const std::string& path) {
@@ -486,7 +500,12 @@ class StoreSink final : public archive::RestoreSink {
   Status Open() {
     storage::Options so;
     TM_ASSIGN_OR_RETURN(engine_, storage::Engine::Open(dir_ + "/db", so));
-    return Status::Ok();
+    // First write: marks the store unfinished until Close() writes the final
+    // meta records (mvcc::StoreOptions::defer_meta_writes). A crash at any
+    // point leaves a store that Store::Open refuses, never a half-restore.
+    storage::WriteBatch mark(engine_.get());
+    mark.Put(storage::kMetaCf, mvcc::codec::kMetaDeferred, "");
+    return engine_->Write(mark);
   }
 
   Status LoadBase(const archive::BaseHeader& header, std::string_view snapshot) override {
@@ -504,8 +523,12 @@ class StoreSink final : public archive::RestoreSink {
     }));
     if (!batch->empty()) TM_RETURN_IF_ERROR(engine_->Write(*batch));
     TM_RETURN_IF_ERROR(engine_->Flush());
-    // Now the same state machine the server builds in Server::Open.
-    TM_ASSIGN_OR_RETURN(store_, mvcc::Store::Open(engine_.get()));
+    // Now the same state machine the server builds in Server::Open, except
+    // that the per-commit meta records are written once, in Close() (the
+    // store is built in <data-dir>.restoring and discarded on failure).
+    mvcc::StoreOptions mo;
+    mo.defer_meta_writes = true;
+    TM_ASSIGN_OR_RETURN(store_, mvcc::Store::Open(engine_.get(), mo));
     if (store_->applied_index() != header.index) {
       return CorruptionError("base snapshot: applied index " +
                              std::to_string(store_->applied_index()) +
@@ -520,16 +543,18 @@ class StoreSink final : public archive::RestoreSink {
   }
 
   Status Apply(const wal::Entry& e) override {
-    internal::InternalRequest req;
-    if (!req.ParseFromString(e.payload)) {
+    // req_/resp_/events_ are reused across entries (Clear() keeps their
+    // memory): no per-entry allocation of the message trees.
+    req_.Clear();
+    if (!req_.ParseFromString(e.payload)) {
       return CorruptionError("archive: entry " + std::to_string(e.index) +
                              " does not decode as an InternalRequest");
     }
-    internal::InternalResponse resp;
-    std::vector<mvcc::Event> events;
+    resp_.Clear();
+    events_.clear();
     bool fatal = false;
     // The replicated limit is not re-checked on replay: the entry was accepted once.
-    Status s = applier_->Apply(e.index, req, &resp, &events, &fatal);
+    Status s = applier_->Apply(e.index, req_, &resp_, &events_, &fatal);
     if (fatal) return s;
     return Status::Ok();  // request errors consume the entry, as on the server
   }
@@ -543,15 +568,21 @@ class StoreSink final : public archive::RestoreSink {
   uint64_t key_count() const { return store_ ? store_->key_count() : 0; }
   uint64_t applied_index() const { return store_ ? store_->applied_index() : 0; }
 
+  // Writes the deferred meta records, then flushes every column family
+  // (Engine::Close): the one durability point of a restore.
   Status Close() {
+    Status meta;
+    if (store_) meta = store_->FlushDeferredMeta();
     applier_.reset();
     lessor_.reset();
     if (store_) store_->Close();
     store_.reset();
+    // Without the meta records the store must not be flushed as if finished:
+    // the destructor closes without flushing (the dir is discarded anyway).
     Status s;
-    if (engine_) s = engine_->Close();
+    if (engine_ && meta.ok()) s = engine_->Close();
     engine_.reset();
-    return s;
+    return meta.ok() ? s : meta;
   }
 
  private:
@@ -560,6 +591,9 @@ class StoreSink final : public archive::RestoreSink {
   std::unique_ptr<mvcc::Store> store_;
   std::unique_ptr<lease::Lessor> lessor_;
   std::unique_ptr<apply::Applier> applier_;
+  internal::InternalRequest req_;
+  internal::InternalResponse resp_;
+  std::vector<mvcc::Event> events_;
 };
 
 }  // namespace
@@ -585,14 +619,54 @@ Result<RestoreSummary> RestoreDataDir(const RestoreRequest& req) {
   }
   // Build into <dir>.restoring, rename at the end: a failed restore leaves
   // no half-built data dir that a server could start from.
+  // <dir>.restoring/restore.lock is flock(2)ed for the whole restore: a
+  // leftover <dir>.restoring whose lock nobody holds is from a restore that
+  // crashed or was killed, and is removed and rebuilt; one whose lock is held
+  // belongs to a running restore and is refused. (Its store is marked
+  // unfinished too, so no server opens it: mvcc/meta_deferred.)
   const std::string building = req.data_dir + ".restoring";
+  const std::string lock_path = building + "/restore.lock";
   if (::access(building.c_str(), F_OK) == 0) {
-    return FailedPreconditionError("restore: " + building +
-                                   " exists (an interrupted restore?); remove it first");
+    int fd = ::open(lock_path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+      return FailedPreconditionError("restore: " + building +
+                                     " exists (an interrupted restore?); remove it first");
+    }
+    const bool busy = ::flock(fd, LOCK_EX | LOCK_NB) != 0;
+    ::close(fd);
+    if (busy) {
+      return FailedPreconditionError("restore: " + building +
+                                     " is being written by another running restore");
+    }
+    log::Warn("restore: removing the unfinished restore left by a crashed or killed run",
+              {{"dir", building}});
+    std::error_code ec;
+    std::filesystem::remove_all(building, ec);
+    if (ec) return IoError("restore: cannot remove " + building + ": " + ec.message());
   }
   if (::mkdir(building.c_str(), 0755) != 0) {
     return IoError("restore: cannot create " + building);
   }
+  int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    if (lock_fd >= 0) ::close(lock_fd);
+    return IoError("restore: cannot lock " + lock_path);
+  }
+  // Any failure from here on removes <dir>.restoring (we hold its lock);
+  // success renames it to <dir>.
+  bool renamed = false;
+  struct Cleanup {
+    const std::string& dir;
+    int fd;
+    bool& renamed;
+    ~Cleanup() {
+      if (!renamed) {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+      }
+      ::close(fd);
+    }
+  } cleanup{building, lock_fd, renamed};
   RestoreSummary sum;
   {
     StoreSink sink(building);
@@ -608,14 +682,21 @@ Result<RestoreSummary> RestoreDataDir(const RestoreRequest& req) {
   }
   TimelineFile t;
   t.timeline = RandomTimeline();
-  t.parent = timeline;
+  t.parent = sum.result.timeline;  // the timeline actually read (may be an ancestor)
   t.parent_index = sum.result.last_index;
   TM_RETURN_IF_ERROR(WriteTimelineFile(building + "/archive.json", t));
   sum.new_timeline = t.timeline;
+  ::unlink(lock_path.c_str());
+  TM_RETURN_IF_ERROR(FsyncPath(building, true));
   if (::access(req.data_dir.c_str(), F_OK) == 0) ::rmdir(req.data_dir.c_str());
   if (std::rename(building.c_str(), req.data_dir.c_str()) != 0) {
     return IoError("restore: cannot rename " + building + " to " + req.data_dir);
   }
+  renamed = true;
+  // The rename is the commit point of a restore: make it durable.
+  TM_RETURN_IF_ERROR(
+      FsyncPath(std::filesystem::path(req.data_dir).lexically_normal().parent_path().string(),
+                true));
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return sum;
 }
