@@ -159,7 +159,7 @@ def test_spool_policy_continue_records_gap_end_to_end(tmp_path):
     # memtable: 32 KiB values).
     i = 0
     first_gap_rev = None
-    while wal_first_index(data) <= archived + 1:
+    while wal_first_index(data) <= archived + 6:  # margin: see the gap_from check below
         k, v = b"gap/%05d" % i, os.urandom(16 << 10).hex().encode()
         r = kv.Put(etcdrpc.PutRequest(key=k, value=v), timeout=10)  # never refused
         first_gap_rev = first_gap_rev or r.header.revision
@@ -177,7 +177,10 @@ def test_spool_policy_continue_records_gap_end_to_end(tmp_path):
     st = run("archive", "status", "--archive-url", url, "--endpoint", f"http://{srv.endpoint}",
              check=True).stdout
     assert "gaps:             1\n" in st, st
-    assert f"  gap:            entries {archived + 1}.." in st, st
+    # The gap starts after what was archived before the outage (an entry that was committed
+    # but not yet shipped when `archived` was read may still have made it out).
+    gap_from = int(re.search(r"  gap: +entries (\d+)\.\.", st).group(1))
+    assert archived + 1 <= gap_from <= archived + 5, (archived, st)
     for j in range(10):
         k = b"post/%02d" % j
         kv.Put(etcdrpc.PutRequest(key=k, value=b"after"))
@@ -191,7 +194,7 @@ def test_spool_policy_continue_records_gap_end_to_end(tmp_path):
     v = run("archive", "verify", "--archive-url", url, "--deep", check=False)
     print(v.stdout)
     assert v.returncode == 0, v.stdout
-    assert f"GAP: recorded gap: entries {archived + 1}.." in v.stdout and gap_name in v.stdout, v.stdout
+    assert f"GAP: recorded gap: entries {gap_from}.." in v.stdout and gap_name in v.stdout, v.stdout
     assert "PROBLEM" not in v.stdout and "verify OK" in v.stdout
     # Latest: from the fresh base after the gap; every write is there.
     d1 = str(tmp_path / "latest")
