@@ -109,6 +109,7 @@ ArchiverStats Archiver::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   ArchiverStats s = stats_;
   s.archived_index = archived_.load();
+  s.archived_commit_unix_nanos = archived_commit_nanos_;
   s.committed_index = committed_;
   s.spool_bytes = spool_bytes_.load();
   if (!pending_.empty()) {
@@ -218,6 +219,11 @@ Status Archiver::Resume() {
   if (!cat.bases.empty()) {
     last_base_index_ = cat.bases.back().index;
     last_base_nanos_ = cat.bases.back().unix_ms * 1000000;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.oldest_base_revision = cat.bases.front().revision;
+      stats_.oldest_base_unix_nanos = cat.bases.front().unix_ms * 1000000;
+    }
     stats_.last_base = cat.bases.back().name;
     stats_.last_base_index = last_base_index_;
     if (!have_chain) archived = std::max(archived, cat.bases.back().index);
@@ -326,6 +332,10 @@ Status Archiver::ShipBase() {
                                               {"revision", h.revision}});
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (stats_.oldest_base_unix_nanos == 0) {
+      stats_.oldest_base_revision = h.revision;
+      stats_.oldest_base_unix_nanos = h.unix_nanos;
+    }
     stats_.last_base = name;
     stats_.last_base_index = h.index;
     stats_.bytes_shipped += bytes.size();

@@ -113,6 +113,11 @@ struct ArchiverStats {
   int64_t last_success_unix_nanos = 0;
   uint64_t last_base_index = 0;
   std::string last_base;
+  // Restorable window of this timeline: its oldest base (revision -1 and
+  // time 0 until one exists) and the commit time of the newest archived entry.
+  int64_t oldest_base_revision = -1;
+  int64_t oldest_base_unix_nanos = 0;
+  int64_t archived_commit_unix_nanos = 0;
   uint64_t chunks_shipped = 0;
   uint64_t bytes_shipped = 0;
   uint64_t requests_ok = 0;

@@ -323,6 +323,10 @@ struct ArchiveRuntime {
   prometheus::Gauge* requests_ok = nullptr;
   prometheus::Gauge* requests_failed = nullptr;
   prometheus::Gauge* archived_index = nullptr;
+  prometheus::Gauge* oldest_revision = nullptr;
+  prometheus::Gauge* oldest_time = nullptr;
+  prometheus::Gauge* newest_revision = nullptr;
+  prometheus::Gauge* newest_time = nullptr;
 };
 
 Status OpenArchive(Core* c) {
@@ -390,6 +394,16 @@ Status OpenArchive(Core* c) {
   rt->requests_failed = &req.Add({{"result", "error"}});
   rt->archived_index = gauge("tidemark_archive_archived_index",
                              "Last WAL index durable in the archive");
+  rt->oldest_revision = gauge("tidemark_archive_restorable_oldest_revision",
+                              "Oldest revision restorable from this timeline (its first base; -1: "
+                              "none yet; a restored timeline's parent holds older ones)");
+  rt->oldest_time = gauge("tidemark_archive_restorable_oldest_timestamp_seconds",
+                          "Unix time of this timeline's oldest base (0: none yet)");
+  rt->newest_revision = gauge("tidemark_archive_restorable_newest_revision",
+                              "Newest revision durable in the archive");
+  rt->newest_time = gauge("tidemark_archive_restorable_newest_timestamp_seconds",
+                          "Commit time of the newest entry durable in the archive (0: none "
+                          "shipped by this process yet)");
   c->archive = rt;
   log::Info("continuous archive enabled",
             {{"archive", rt->store->url()},
@@ -486,6 +500,13 @@ void RefreshArchiveGauges(Core* c) {
   rt->requests_ok->Set(static_cast<double>(st.requests_ok));
   rt->requests_failed->Set(static_cast<double>(st.requests_failed));
   rt->archived_index->Set(static_cast<double>(st.archived_index));
+  rt->oldest_revision->Set(static_cast<double>(st.oldest_base_revision));
+  rt->oldest_time->Set(static_cast<double>(st.oldest_base_unix_nanos) / 1e9);
+  rt->newest_revision->Set(
+      static_cast<double>(st.oldest_base_unix_nanos == 0
+                              ? -1
+                              : c->store->current_revision() - ArchiveLagRevisions(c)));
+  rt->newest_time->Set(static_cast<double>(st.archived_commit_unix_nanos) / 1e9);
 }
 
 // ---------------------------------------------------------------- restore

@@ -46,6 +46,13 @@ def test_lag_counts_revisions_not_entries(tmp_path):
     t_before = time.time()
     kv.Put(etcdrpc.PutRequest(key=b"last", value=b"1"))  # revision 13
     t_after = time.time()
+    # The restorable window in metrics: first base (revision 1) .. the newest archived commit.
+    wait_for(lambda: srv.metrics()["tidemark_archive_restorable_newest_revision"] == 13,
+             what="window reaches revision 13")
+    m = srv.metrics()
+    assert m["tidemark_archive_restorable_oldest_revision"] == 1, m
+    assert 0 < m["tidemark_archive_restorable_oldest_timestamp_seconds"] <= t_before, m
+    assert t_before - 0.01 <= m["tidemark_archive_restorable_newest_timestamp_seconds"] <= t_after + 0.01, m
     ch.close()
     assert srv.stop() == 0
     # Without --endpoint: from the archive alone.
