@@ -30,6 +30,8 @@ struct State {
   CLI::App* restore = nullptr;
   std::string url, data_dir, to_time, timeline;
   int64_t to_revision = 0;
+  int64_t bump_revision = 0;
+  bool mark_compacted = false;
   bool latest = false;
   // archive
   CLI::App* archive = nullptr;
@@ -241,6 +243,14 @@ int RunRestore() {
     req.target.kind = archive::RestoreTarget::Kind::kTime;
     req.target.unix_nanos = *t;
   }
+  if (st.bump_revision < 0 || (st.bump_revision > 0) != st.mark_compacted) {
+    std::fprintf(stderr,
+                 "Error: --mark-compacted is required with --bump-revision N (N > 0) and not "
+                 "allowed without it (as in etcdutl)\n");
+    return 2;
+  }
+  req.bump_revision = st.bump_revision;
+  req.mark_compacted = st.mark_compacted;
   if (!st.timeline.empty()) {
     try {
       req.timeline = std::stoull(st.timeline, nullptr, 16);
@@ -264,6 +274,12 @@ int RunRestore() {
   const auto& x = r->result;
   std::printf("restored %s from %s\n", st.data_dir.c_str(), st.url.c_str());
   std::printf("  revision:      %lld\n", static_cast<long long>(r->revision));
+  if (st.bump_revision > 0) {
+    std::printf("  bumped:        +%lld from revision %lld; compacted at %lld\n",
+                static_cast<long long>(st.bump_revision),
+                static_cast<long long>(r->revision - st.bump_revision),
+                static_cast<long long>(r->revision));
+  }
   std::printf("  index:         %llu\n", static_cast<unsigned long long>(x.last_index));
   std::printf("  commit time:   %s\n", archive::FormatRfc3339(x.last_commit_unix_nanos).c_str());
   std::printf("  keys:          %llu\n", static_cast<unsigned long long>(r->keys));
@@ -607,6 +623,12 @@ void AddArchiveCommands(CLI::App* app) {
                          "Restore to the last entry committed at or before this RFC 3339 time");
   st.restore->add_flag("--latest", st.latest, "Restore everything archived (the default)");
   st.restore->add_option("--timeline", st.timeline, "Timeline id (default: the newest)");
+  st.restore->add_option("--bump-revision", st.bump_revision,
+                         "After the replay, raise the revision by this much (as etcdutl: no "
+                         "revision a client saw before is reused); needs --mark-compacted");
+  st.restore->add_flag("--mark-compacted", st.mark_compacted,
+                       "Make the (bumped) revision the compaction point, so watchers and caches "
+                       "of older revisions re-list; required with --bump-revision > 0");
   AddStoreFlags(st.restore);
 
   st.archive = app->add_subcommand("archive", "Inspect an archive");

@@ -214,6 +214,22 @@ Status Store::FlushDeferredMeta() {
   return s;
 }
 
+Status Store::BumpRevisionAndMarkCompacted(int64_t amount) {
+  TM_CHECK(!txn_open_.load(std::memory_order_acquire));
+  TM_RETURN_IF_ERROR(poisoned_);
+  if (amount <= 0) return InvalidArgumentError("mvcc: revision bump must be > 0");
+  const int64_t rev = current_rev_.load() + amount;
+  storage::WriteBatch batch(engine_);
+  batch.Put(storage::kMetaCf, codec::kMetaCurrentRev, codec::EncodeU64(static_cast<uint64_t>(rev)));
+  Status s = engine_->Write(batch);
+  if (!s.ok()) {
+    poisoned_ = s;
+    return s;
+  }
+  current_rev_.store(rev, std::memory_order_release);
+  return Compact(rev, applied_index_.load(std::memory_order_acquire));
+}
+
 Status Store::WaitForCompaction(int64_t rev) const {
   if (rev <= 0) {
     rev = compact_rev_.load();

@@ -115,6 +115,13 @@ class Store {
   // write otherwise harmless). Writer thread, no WriteTxn open.
   Status FlushDeferredMeta();
 
+  // Restore only (etcdutl's --bump-revision N --mark-compacted): the current
+  // revision jumps by `amount` (> 0) without changing any key, and the new
+  // current revision becomes the compaction point, so no revision a client
+  // saw before the restore is reused and every older one reads as compacted.
+  // Writer thread, no WriteTxn open.
+  Status BumpRevisionAndMarkCompacted(int64_t amount);
+
   // CRC-32C over every MVCC version visible at `rev` that survives
   // compaction: versions with revision in (compact, rev] plus, per key, the
   // newest version <= compact unless it is a tombstone. Deterministic: same

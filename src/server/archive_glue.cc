@@ -582,6 +582,10 @@ class StoreSink final : public archive::RestoreSink {
 
   int64_t current_revision() const override { return store_ ? store_->current_revision() : 0; }
   int64_t compact_revision() const { return store_ ? store_->compact_revision() : -1; }
+  Status BumpRevisionAndMarkCompacted(int64_t amount) {
+    if (!store_) return FailedPreconditionError("restore: no store loaded");
+    return store_->BumpRevisionAndMarkCompacted(amount);
+  }
   Result<mvcc::HashKVResult> HashKV() const {
     if (!store_) return FailedPreconditionError("restore: no store loaded");
     return store_->HashKV(0);
@@ -697,6 +701,13 @@ Result<RestoreSummary> RestoreDataDir(const RestoreRequest& req) {
                                          req.log ? req.log
                                                  : [](const std::string& m) { log::Info(m); },
                                          req.progress));
+    if (req.bump_revision != 0 || req.mark_compacted) {
+      if (req.bump_revision <= 0 || !req.mark_compacted) {
+        return InvalidArgumentError(
+            "restore: --bump-revision N (N > 0) and --mark-compacted go together, as in etcdutl");
+      }
+      TM_RETURN_IF_ERROR(sink.BumpRevisionAndMarkCompacted(req.bump_revision));
+    }
     sum.revision = sink.current_revision();
     sum.keys = sink.key_count();
     TM_RETURN_IF_ERROR(sink.Close());

@@ -49,6 +49,10 @@ struct RestoreRequest {
   std::string data_dir;
   archive::RestoreTarget target;
   std::optional<uint64_t> timeline;  // default: the newest timeline
+  // etcdutl's --bump-revision N --mark-compacted (both or neither): after the
+  // replay the revision jumps by N and becomes the compaction point.
+  int64_t bump_revision = 0;
+  bool mark_compacted = false;
   archive::ObjectStoreOptions store_options;  // S3 endpoint/region/credentials
   // Progress lines (default: JSON log lines) and progress numbers (default: none).
   std::function<void(const std::string&)> log;
