@@ -97,11 +97,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 bad += 1
             sys.stderr.write(f"REJECTED {self.command} {self.path}: {err}\n")
             sys.stderr.flush()
-            msg = b"<Error><Code>SignatureDoesNotMatch</Code></Error>"
-            self.send_response(403)
-            self.send_header("Content-Length", str(len(msg)))
-            self.end_headers()
-            self.wfile.write(msg)
+            self.error(403, "SignatureDoesNotMatch")
             return
         if self.command == "PUT" and self.headers.get("If-None-Match", "").strip() == "*":
             with conditional:
@@ -110,15 +106,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 exists = h.getresponse().status == 200
                 h.close()
                 if exists:
-                    msg = b"<Error><Code>PreconditionFailed</Code></Error>"
-                    self.send_response(412)
-                    self.send_header("Content-Length", str(len(msg)))
-                    self.end_headers()
-                    self.wfile.write(msg)
+                    self.error(412, "PreconditionFailed")
                     return
                 self.forward(body)
             return
         self.forward(body)
+
+    def error(self, status, code):
+        msg = f"<Error><Code>{code}</Code></Error>".encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(msg)))
+        self.end_headers()
+        self.wfile.write(msg)
 
     def forward(self, body):
         c = http.client.HTTPConnection("127.0.0.1", UPSTREAM, timeout=60)
