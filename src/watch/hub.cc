@@ -102,7 +102,11 @@ void Hub::Publish(std::vector<mvcc::Event>&& events, bool may_fan_out_inline) {
   Published& p = one.front();
   p.revision = rev;
   p.events.reserve(events.size());
-  for (auto& e : events) p.events.push_back(std::make_shared<const mvcc::Event>(std::move(e)));
+  for (auto& e : events) {
+    p.bytes += 64 + e.kv.key.size() + e.kv.value.size() +
+               (e.prev_kv ? e.prev_kv->key.size() + e.prev_kv->value.size() : 0);
+    p.events.push_back(std::make_shared<const mvcc::Event>(std::move(e)));
+  }
   queued_events_.fetch_add(p.events.size(), std::memory_order_relaxed);
 
   if (may_fan_out_inline && mu_.try_lock()) {
@@ -113,7 +117,7 @@ void Hub::Publish(std::vector<mvcc::Event>&& events, bool may_fan_out_inline) {
       // (busy_ is set when it swaps): every earlier revision is fanned out,
       // so this one may go now without overtaking any.
       std::lock_guard<std::mutex> lock(q_mu_);
-      idle = queue_.empty() && !busy_ && has_watchers_;
+      idle = queue_.empty() && !busy_ && has_watchers_ && overflow_from_ == 0;
     }
     if (idle) {
       FanOutLocked(one);
@@ -128,7 +132,23 @@ void Hub::Publish(std::vector<mvcc::Event>&& events, bool may_fan_out_inline) {
     std::lock_guard<std::mutex> lock(q_mu_);
     // A watcher may have come and gone since the check above: queueing
     // anyway is harmless (FanOut skips revisions it already covers).
-    queue_.push_back(std::move(p));
+    if (queued_bytes_ + p.bytes > options_.max_queue_bytes && !queue_.empty()) {
+      // The watch thread fell this far behind: drop the queue (and this
+      // revision); the watch thread makes every synced watcher re-read the
+      // range from history. Revisions are applied, so history has them.
+      if (overflow_from_ == 0) overflow_from_ = queue_.front().revision;
+      overflow_to_ = rev;
+      for (const auto& q : queue_) {
+        queued_events_.fetch_sub(q.events.size(), std::memory_order_relaxed);
+      }
+      queued_events_.fetch_sub(p.events.size(), std::memory_order_relaxed);
+      queue_.clear();
+      queued_bytes_ = 0;
+      kicked_ = true;
+    } else {
+      queued_bytes_ += p.bytes;
+      queue_.push_back(std::move(p));
+    }
     wake = !busy_;  // a busy watch thread looks at the queue before it sleeps
   }
   if (wake) q_cv_.notify_one();
@@ -143,12 +163,14 @@ void Hub::SetHasWatchersLocked(bool has) {
   if (has_watchers_ == has) return;
   has_watchers_ = has;
   if (!has) return;
-  int64_t newest = skipped_rev_;
+  int64_t newest = std::max(skipped_rev_, overflow_to_);
   for (const auto& p : queue_) {
     newest = std::max(newest, p.revision);
     queued_events_.fetch_sub(p.events.size(), std::memory_order_relaxed);
   }
   queue_.clear();
+  queued_bytes_ = 0;
+  overflow_from_ = overflow_to_ = 0;  // nobody watched those revisions
   hub_rev_ = std::max(hub_rev_, newest);
 }
 
@@ -301,7 +323,38 @@ void Hub::WaitIdleForTesting() {
 
 // ---- watch thread ----
 
+void Hub::TakeQueueLocked(std::deque<Published>* batch, int64_t* from, int64_t* to) {
+  batch->swap(queue_);
+  queued_bytes_ = 0;
+  *from = overflow_from_;
+  *to = overflow_to_;
+  overflow_from_ = overflow_to_ = 0;
+}
+
+void Hub::ApplyOverflowLocked(int64_t from, int64_t to) {
+  std::vector<Watcher*> synced;
+  single_.ForAll([&](Watcher* w) { synced.push_back(w); });
+  synced.insert(synced.end(), range_watchers_.begin(), range_watchers_.end());
+  for (Watcher* w : synced) {
+    // Everything before `from` was fanned out to it; a watcher starting in
+    // the future keeps its start.
+    MakeUnsyncedLocked(w, std::max(w->next_rev, from));
+  }
+  hub_rev_ = std::max(hub_rev_, to);
+  log::Warn("watch: publish queue overflowed; synced watchers catch up from history",
+            {{"from", from}, {"to", to}, {"watchers", static_cast<uint64_t>(synced.size())}});
+}
+
+void Hub::PauseForTesting(bool paused) {
+  {
+    std::lock_guard<std::mutex> lock(q_mu_);
+    paused_ = paused;
+  }
+  q_cv_.notify_all();
+}
+
 void Hub::Loop() {
+  int64_t from = 0, to = 0;
   for (;;) {
     std::deque<Published> batch;
     {
@@ -309,15 +362,18 @@ void Hub::Loop() {
       busy_ = false;
       idle_cv_.notify_all();
       q_cv_.wait_for(lock, std::chrono::milliseconds(100),
-                     [&] { return stop_ || kicked_ || !queue_.empty(); });
+                     [&] { return stop_ || (!paused_ && (kicked_ || !queue_.empty())); });
       if (stop_) return;
-      batch.swap(queue_);
+      if (paused_) continue;
+      TakeQueueLocked(&batch, &from, &to);
       kicked_ = false;
       busy_ = true;
     }
     bool more = true;
     while (more) {
       std::lock_guard<std::mutex> lock(mu_);
+      if (from != 0) ApplyOverflowLocked(from, to);
+      from = to = 0;
       FanOutLocked(batch);
       batch.clear();
       more = CatchUpLocked();
@@ -327,7 +383,7 @@ void Hub::Loop() {
         // Take newly published revisions before the next catch-up round,
         // so a long catch-up never delays live watchers.
         std::lock_guard<std::mutex> ql(q_mu_);
-        batch.swap(queue_);
+        TakeQueueLocked(&batch, &from, &to);
         kicked_ = false;
         if (stop_) return;
       }

@@ -64,6 +64,11 @@ struct HubOptions {
   size_t max_outbox_bytes = 4 << 20;
   // Revisions read from history per catch-up round.
   int64_t catchup_batch_revisions = 1000;
+  // Bound of the publish queue (events the watch thread has not fanned out
+  // yet, approximate bytes). Past it the queue is dropped and every synced
+  // watcher re-reads those revisions from history (etcd's victims), so a
+  // watch thread that falls behind the writers never grows memory.
+  size_t max_queue_bytes = 64 << 20;
   // A live response stops taking further revisions past this size (or a
   // quarter of max_outbox_bytes); a single revision is never split
   // (fragment=true lets the transport split).
@@ -125,6 +130,8 @@ class Hub {
   void RequestProgress(Stream* s);
   // The stream's outbox drained: look at its slow watchers again.
   void Kick();
+  // Tests: holds the watch thread before it takes the next batch.
+  void PauseForTesting(bool paused);
 
   int64_t current_revision() const { return store_->current_revision(); }
   Stats stats() const;
@@ -137,6 +144,7 @@ class Hub {
   struct Published {
     int64_t revision;
     std::vector<EventRef> events;
+    size_t bytes = 0;  // approximate, for max_queue_bytes
   };
   // A response being built by FanOutLocked for one watcher.
   struct Pending {
@@ -154,6 +162,11 @@ class Hub {
 
   void Loop();
   void FanOutLocked(std::deque<Published>& batch);
+  // q_mu_ held: moves the queue into *batch; returns the dropped range
+  // (overflow) as [from, to], or from = 0.
+  void TakeQueueLocked(std::deque<Published>* batch, int64_t* from, int64_t* to);
+  // mu_ held: revisions from..to were dropped; synced watchers re-read them.
+  void ApplyOverflowLocked(int64_t from, int64_t to);
   void SetHasWatchersLocked(bool has);
   bool CatchUpLocked();  // true if it did work
   void ProgressLocked(int64_t now);
@@ -177,6 +190,10 @@ class Hub {
   // revision here. Both guarded by q_mu_; has_watchers_ changes under mu_ too.
   bool has_watchers_ = false;
   int64_t skipped_rev_ = 0;
+  size_t queued_bytes_ = 0;      // guarded by q_mu_
+  int64_t overflow_from_ = 0;    // dropped revisions [from, to] (guarded by q_mu_)
+  int64_t overflow_to_ = 0;
+  bool paused_ = false;          // guarded by q_mu_ (tests)
   bool kicked_ = false;          // guarded by q_mu_
   bool stop_ = false;            // guarded by q_mu_
   bool busy_ = false;            // guarded by q_mu_ (tests)

@@ -514,6 +514,39 @@ TEST_P(HubTest, WaitingResponsesMergeButNotAcrossControlReplies) {
   EXPECT_LT(data, 20u) << "responses waiting behind a stalled write were not merged";
 }
 
+// A watch thread that falls behind the writers never grows the publish queue
+// past its bound: the queue is dropped and synced watchers re-read the range
+// from history -- still every revision exactly once, in order.
+TEST_P(HubTest, PublishQueueOverflowFallsBackToHistory) {
+  HubOptions o;
+  o.max_queue_bytes = 4096;
+  MakeHub(o);
+  inline_mode_ = 0;  // the point is the queue
+  auto c = NewClient();
+  WatchSpec s;
+  s.key = "k";
+  const int64_t single = *hub_->Watch(c->stream.get(), s);
+  s.key = "a";
+  s.range_end = "z";
+  const int64_t range = *hub_->Watch(c->stream.get(), s);
+  s.key = "k";
+  s.range_end = "";
+  s.start_revision = ts_.store().current_revision() + 400;  // starts inside the dropped range
+  const int64_t future = *hub_->Watch(c->stream.get(), s);
+  std::vector<int64_t> want;
+  hub_->PauseForTesting(true);
+  for (int i = 0; i < 500; ++i) want.push_back(Put("k", std::string(100, 'a' + i % 26)));
+  EXPECT_LT(hub_->stats().pending_events, 100u) << "the queue outgrew its bound";
+  hub_->PauseForTesting(false);
+  for (int i = 0; i < 10; ++i) want.push_back(Put("k", "after"));
+  Settle(c.get());
+  EXPECT_EQ(Revs(c->got, single), want);
+  EXPECT_EQ(Revs(c->got, range), want);
+  const std::vector<int64_t> tail(want.begin() + 399, want.end());
+  EXPECT_EQ(Revs(c->got, future), tail);
+  EXPECT_EQ(hub_->stats().slow_watchers, 0u);
+}
+
 TEST_P(HubTest, MemoryPerIdleWatcher) {
   MakeHub();
   constexpr int kStreams = 100, kPerStream = 1000;
