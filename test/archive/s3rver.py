@@ -1,10 +1,11 @@
 """Starts/stops s3rver (npm s3rver@3.7.1, installed by `npm ci` in
 test/archive/node) on 127.0.0.1 for the S3 archive tests. Loopback only.
 
-s3rver does not verify SigV4 signatures and ignores If-None-Match on PUT
-(docs: /work/shared/reference/debian-deps.md section 3), so these tests check
-the protocol round trip (PUT/GET/DELETE/ListObjectsV2/multipart, retries),
-not signature correctness or create-only semantics."""
+s3rver does not verify SigV4 signatures and ignores If-None-Match on PUT, so
+the tests put SigV4Proxy (sigv4_proxy.py) in front of it: the proxy checks
+every signature from the SigV4 specification and enforces If-None-Match: *
+the way S3 does, and s3rver itself provides the object store round trip
+(PUT/GET/DELETE/ListObjectsV2/multipart)."""
 import os
 import signal
 import subprocess
