@@ -172,22 +172,26 @@ Result<TimelineInfo> LoadTimelineInfo(ObjectStore* store, uint64_t timeline) {
   for (const auto& ref : tls) {
     if (ref.id != timeline) continue;
     TM_ASSIGN_OR_RETURN(std::string json, store->Get(ref.name));
-    try {
-      const auto j = nlohmann::json::parse(json);
-      TimelineInfo t;
-      t.id = timeline;
-      t.created_unix_ms = ref.created_ms;
-      const std::string parent = j.at("parent").get<std::string>();
-      t.parent = parent.empty() ? 0 : std::stoull(parent, nullptr, 16);
-      t.parent_index = j.at("parent_index").get<uint64_t>();
-      return t;
-    } catch (const std::exception& e) {
-      return CorruptionError("archive: object " + ref.name + ": bad timeline record (" +
-                             e.what() + ")");
-    }
+    TM_ASSIGN_OR_RETURN(TimelineInfo t, DecodeTimelineInfo("archive: object " + ref.name, json));
+    t.created_unix_ms = ref.created_ms;
+    return t;
   }
   return NotFoundError("archive " + store->url() + " has no record of timeline " +
                        TimelineHex(timeline));
+}
+
+Result<TimelineInfo> DecodeTimelineInfo(std::string_view what, std::string_view json) {
+  try {
+    const auto j = nlohmann::json::parse(json);
+    TimelineInfo t;
+    t.id = std::stoull(j.at("timeline").get<std::string>(), nullptr, 16);
+    const std::string parent = j.at("parent").get<std::string>();
+    t.parent = parent.empty() ? 0 : std::stoull(parent, nullptr, 16);
+    t.parent_index = j.at("parent_index").get<uint64_t>();
+    return t;
+  } catch (const std::exception& e) {
+    return CorruptionError(std::string(what) + ": bad timeline record (" + e.what() + ")");
+  }
 }
 
 std::string EncodeManifest(const Manifest& m) {

@@ -103,6 +103,10 @@ struct TimelineInfo {
   int64_t created_unix_ms = 0;
 };
 std::string EncodeTimelineInfo(const TimelineInfo& t);
+// Reads "timeline", "parent" and "parent_index" (the fields the archive's
+// timeline records and a data dir's archive.json share); kCorruption naming
+// `what` if they do not decode. created_unix_ms is left 0.
+Result<TimelineInfo> DecodeTimelineInfo(std::string_view what, std::string_view json);
 // The record of `timeline` (timelines/<created>-<tl>.json); kNotFound if none.
 Result<TimelineInfo> LoadTimelineInfo(ObjectStore* store, uint64_t timeline);
 

@@ -25,6 +25,25 @@ void OnSigint(int) {
   signal(SIGINT, SIG_DFL);
 }
 
+// While alive, Ctrl-C sets g_cancel (finished repetitions are kept) instead
+// of killing the process; the previous SIGINT action comes back after.
+class CtrlCCancels {
+ public:
+  CtrlCCancels() {
+    g_cancel = false;
+    struct sigaction sa {};
+    sa.sa_handler = OnSigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_);
+  }
+  ~CtrlCCancels() { sigaction(SIGINT, &old_, nullptr); }
+  CtrlCCancels(const CtrlCCancels&) = delete;
+  CtrlCCancels& operator=(const CtrlCCancels&) = delete;
+
+ private:
+  struct sigaction old_ {};
+};
+
 void AddWorkloadFlags(CLI::App* c, BenchFlags* f) {
   c->add_option("--workload", f->workload,
                 "put, range, delete, txn (compare + put), mixed (needs --mix) or watch")
@@ -254,15 +273,8 @@ int BenchCli::Run(int argc, char** argv) {
   const BenchFlags& f = *flags_;
   std::string command_line = JoinArgs(argc, argv);
   if (engines_->parsed()) {
-    g_cancel = false;
-    struct sigaction sa {};
-    sa.sa_handler = OnSigint;
-    sigemptyset(&sa.sa_mask);
-    struct sigaction old_int {};
-    sigaction(SIGINT, &sa, &old_int);
-    int rc = RunEngines(f, command_line, &g_cancel);
-    sigaction(SIGINT, &old_int, nullptr);
-    return rc;
+    CtrlCCancels on_ctrl_c;
+    return RunEngines(f, command_line, &g_cancel);
   }
   RunConfig config;
   config.command_line = command_line;
@@ -276,17 +288,12 @@ int BenchCli::Run(int argc, char** argv) {
   if (show)
     progress = PrintProgress;
 
-  g_cancel = false;
-  struct sigaction sa {};
-  sa.sa_handler = OnSigint;
-  sigemptyset(&sa.sa_mask);
-  struct sigaction old_int {};
-  sigaction(SIGINT, &sa, &old_int);
-
   BenchReport report;
   report.config = ConfigJson(config);
-  s = RunBenchmark(config, &g_cancel, progress, &report);
-  sigaction(SIGINT, &old_int, nullptr);
+  {
+    CtrlCCancels on_ctrl_c;
+    s = RunBenchmark(config, &g_cancel, progress, &report);
+  }
   if (show)
     std::fprintf(stderr, "\r\033[K");
   if (!s.ok()) {
@@ -301,16 +308,10 @@ int BenchCli::Run(int argc, char** argv) {
   }
   // Console summary: one line per target, then the verdicts.
   for (const auto& t : report.targets) {
-    std::vector<double> tput, p99;
-    for (const auto& r : report.reps) {
-      if (r.target != t.label)
-        continue;
-      tput.push_back(r.result.throughput);
-      p99.push_back(MetricValue(r, "p99_ms"));
-    }
+    const auto tput = Values(report, t.label, "throughput");
     std::printf("%s (%s, %s): %zu reps, median %.0f req/s, median p99 %.3f ms\n", t.label.c_str(),
-                t.endpoint.c_str(), t.server_version.c_str(), tput.size(),
-                tput.empty() ? 0.0 : Median(tput), p99.empty() ? 0.0 : Median(p99));
+                t.endpoint.c_str(), t.server_version.c_str(), tput.size(), Median(tput),
+                Median(Values(report, t.label, "p99_ms")));
   }
   for (const auto& v : Verdicts(report))
     std::printf("%s\n", v.c_str());

@@ -418,16 +418,10 @@ int RunEngines(const BenchFlags& f, const std::string& command_line,
     return 1;
   }
   for (const auto& t : report.targets) {
-    std::vector<double> tput, p99;
-    for (const auto& r : report.reps) {
-      if (r.target != t.label)
-        continue;
-      tput.push_back(r.result.throughput);
-      p99.push_back(MetricValue(r, "p99_ms"));
-    }
+    const auto tput = Values(report, t.label, "throughput");
     std::printf("%-16s %zu reps, median %8.0f ops/s, median p99 %.3f ms, peak RSS %.0f MiB\n",
-                t.label.c_str(), tput.size(), tput.empty() ? 0.0 : Median(tput),
-                p99.empty() ? 0.0 : Median(p99), t.peak_rss_bytes / 1048576.0);
+                t.label.c_str(), tput.size(), Median(tput), Median(Values(report, t.label, "p99_ms")),
+                t.peak_rss_bytes / 1048576.0);
   }
   for (const auto& p : report.problems)
     std::printf("problem: %s\n", p.c_str());

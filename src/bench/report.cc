@@ -28,6 +28,8 @@ nlohmann::json LatencyJson(const Histogram& h) {
           {"min_ms", Ms(h.min())}};
 }
 
+}  // namespace
+
 std::vector<double> Values(const BenchReport& report, const std::string& target,
                            const std::string& metric) {
   std::vector<double> out;
@@ -40,6 +42,8 @@ std::vector<double> Values(const BenchReport& report, const std::string& target,
   }
   return out;
 }
+
+namespace {
 
 // Display form of a figure; negative values mean "unknown" unless `signed_ok`
 // (a CI bound may legitimately be negative with few repetitions).

@@ -59,6 +59,10 @@ struct Metric {
 const std::vector<Metric>& Metrics();
 // The metric's value for one repetition; negative if unknown (e.g. CPU).
 double MetricValue(const RepRecord& r, const std::string& name);
+// The known (non-negative) values of one metric over the repetitions of one
+// target, in repetition order.
+std::vector<double> Values(const BenchReport& report, const std::string& target,
+                           const std::string& metric);
 
 nlohmann::json RenderJson(const BenchReport& report);
 std::string RenderMarkdown(const BenchReport& report);

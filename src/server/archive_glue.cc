@@ -293,18 +293,11 @@ Status WriteTimelineFile(const std::string& path, const TimelineFile& t) {
 
 Result<std::optional<TimelineFile>> ReadTimelineFile(const std::string& path) {
   if (::access(path.c_str(), F_OK) != 0) return std::optional<TimelineFile>();
-  auto j = nlohmann::json::parse(ReadFile(path), nullptr, false);
-  try {
-    TimelineFile t;
-    t.timeline = std::stoull(j.at("timeline").get<std::string>(), nullptr, 16);
-    std::string p = j.at("parent").get<std::string>();
-    t.parent = p.empty() ? 0 : std::stoull(p, nullptr, 16);
-    t.parent_index = j.at("parent_index").get<uint64_t>();
-    return std::optional<TimelineFile>(t);
-  } catch (const std::exception& e) {
-    return CorruptionError("data dir: " + path + " is not a valid archive timeline file: " +
-                           e.what());
+  auto info = archive::DecodeTimelineInfo("data dir: " + path, ReadFile(path));
+  if (!info.ok()) {
+    return CorruptionError(info.status().message() + " (not a valid archive timeline file)");
   }
+  return std::optional<TimelineFile>(TimelineFile{info->id, info->parent, info->parent_index});
 }
 
 }  // namespace
@@ -493,7 +486,8 @@ void RefreshArchiveGauges(Core* c) {
   ArchiveRuntime* rt = c->archive.get();
   auto st = rt->archiver->stats();
   rt->lag_seconds->Set(static_cast<double>(st.lag_seconds_x1000) / 1000.0);
-  rt->lag_revisions->Set(static_cast<double>(ArchiveLagRevisions(c)));
+  const int64_t lag_revisions = ArchiveLagRevisions(c);
+  rt->lag_revisions->Set(static_cast<double>(lag_revisions));
   rt->spool_bytes->Set(static_cast<double>(st.spool_bytes));
   rt->last_success->Set(static_cast<double>(st.last_success_unix_nanos) / 1e9);
   rt->gaps->Set(static_cast<double>(st.gaps));
@@ -502,10 +496,8 @@ void RefreshArchiveGauges(Core* c) {
   rt->archived_index->Set(static_cast<double>(st.archived_index));
   rt->oldest_revision->Set(static_cast<double>(st.oldest_base_revision));
   rt->oldest_time->Set(static_cast<double>(st.oldest_base_unix_nanos) / 1e9);
-  rt->newest_revision->Set(
-      static_cast<double>(st.oldest_base_unix_nanos == 0
-                              ? -1
-                              : c->store->current_revision() - ArchiveLagRevisions(c)));
+  rt->newest_revision->Set(static_cast<double>(
+      st.oldest_base_unix_nanos == 0 ? -1 : c->store->current_revision() - lag_revisions));
   rt->newest_time->Set(static_cast<double>(st.archived_commit_unix_nanos) / 1e9);
 }
 

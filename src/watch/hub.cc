@@ -98,8 +98,7 @@ void Hub::Publish(std::vector<mvcc::Event>&& events, bool may_fan_out_inline) {
       return;
     }
   }
-  std::deque<Published> one(1);
-  Published& p = one.front();
+  Published p;
   p.revision = rev;
   p.events.reserve(events.size());
   for (auto& e : events) {
@@ -120,7 +119,7 @@ void Hub::Publish(std::vector<mvcc::Event>&& events, bool may_fan_out_inline) {
       idle = queue_.empty() && !busy_ && has_watchers_ && overflow_from_ == 0;
     }
     if (idle) {
-      FanOutLocked(one);
+      FanOutLocked(std::span<Published>(&p, 1));
       const bool follow_up = !unsynced_.empty() || progress_waiting_ > 0;
       hub_lock.unlock();
       if (follow_up) Kick();  // victims to catch up / progress to answer
@@ -323,7 +322,7 @@ void Hub::WaitIdleForTesting() {
 
 // ---- watch thread ----
 
-void Hub::TakeQueueLocked(std::deque<Published>* batch, int64_t* from, int64_t* to) {
+void Hub::TakeQueueLocked(std::vector<Published>* batch, int64_t* from, int64_t* to) {
   batch->swap(queue_);
   queued_bytes_ = 0;
   *from = overflow_from_;
@@ -356,7 +355,7 @@ void Hub::PauseForTesting(bool paused) {
 void Hub::Loop() {
   int64_t from = 0, to = 0;
   for (;;) {
-    std::deque<Published> batch;
+    std::vector<Published> batch;
     {
       std::unique_lock<std::mutex> lock(q_mu_);
       busy_ = false;
@@ -391,7 +390,7 @@ void Hub::Loop() {
   }
 }
 
-void Hub::FanOutLocked(std::deque<Published>& batch) {
+void Hub::FanOutLocked(std::span<Published> batch) {
   // Build one response per watcher over all revisions of the batch (a new
   // one past max_merge_bytes), then queue them; a refused response makes its
   // watcher a victim that re-reads from the response's first revision.

@@ -35,9 +35,9 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -161,10 +161,11 @@ class Hub {
   }
 
   void Loop();
-  void FanOutLocked(std::deque<Published>& batch);
+  // Consumes the events of `batch` (revisions ascending).
+  void FanOutLocked(std::span<Published> batch);
   // q_mu_ held: moves the queue into *batch; returns the dropped range
   // (overflow) as [from, to], or from = 0.
-  void TakeQueueLocked(std::deque<Published>* batch, int64_t* from, int64_t* to);
+  void TakeQueueLocked(std::vector<Published>* batch, int64_t* from, int64_t* to);
   // mu_ held: revisions from..to were dropped; synced watchers re-read them.
   void ApplyOverflowLocked(int64_t from, int64_t to);
   void SetHasWatchersLocked(bool has);
@@ -185,7 +186,7 @@ class Hub {
   // Publish queue (apply thread -> watch thread).
   std::mutex q_mu_;
   std::condition_variable q_cv_;
-  std::deque<Published> queue_;  // guarded by q_mu_
+  std::vector<Published> queue_;  // guarded by q_mu_
   // Publish queues only while a watcher exists; otherwise it records the
   // revision here. Both guarded by q_mu_; has_watchers_ changes under mu_ too.
   bool has_watchers_ = false;

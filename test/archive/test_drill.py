@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tmarchive import Server, Writers, read_all, restore, run
+from tmarchive import Server, Writers, missing, read_all, restore, run
 
 INTERVAL_S = 1.0
 
@@ -37,9 +37,9 @@ def drill(tmp_path, extra, must_hold):
     try:
         rev, have = read_all(restored.endpoint, b"w/")
         expected = [a for a in w.acked if must_hold(a, kill_t)]
-        missing = [a for a in expected if have.get(a[0]) != (a[1], a[2])]
-        assert not missing, (f"{len(missing)} of {len(expected)} required writes lost, e.g. "
-                             f"{missing[:3]} (acked {kill_t - missing[0][3]:.3f}s before the kill)")
+        lost = missing(expected, have)
+        assert not lost, (f"{len(lost)} of {len(expected)} required writes lost, e.g. "
+                          f"{lost[:3]} (acked {kill_t - lost[0][3]:.3f}s before the kill)")
         # Nothing invented: every restored key was written by a client (acked or not).
         acked_keys = {a[0] for a in w.acked}
         late = [k for k in have if k not in acked_keys]

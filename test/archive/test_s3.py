@@ -11,7 +11,7 @@ import pytest
 from etcd3 import etcdrpc
 
 import s3rver
-from tmarchive import Server, Writers, read_all, restore, run
+from tmarchive import Server, Writers, missing, read_all, restore, restored_contents, run
 
 if not s3rver.available():
     # A missing S3 server is a broken test setup, never a reason to skip.
@@ -85,7 +85,7 @@ def test_s3_drill(tmp_path, s3, mode):
     try:
         _, have = read_all(r.endpoint, b"w/")
         need = [a for a in w.acked if mode == "sync" or a[3] < kill_t - 1.0]
-        lost = [a for a in need if have.get(a[0]) != (a[1], a[2])]
+        lost = missing(need, have)
         assert not lost, f"{len(lost)} of {len(need)} required writes lost"
         print(f"mode={mode} acked={len(w.acked)} required={len(need)} restore_s={took:.2f}")
     finally:
@@ -134,13 +134,9 @@ def test_s3_outage_under_load(tmp_path, s3):
     assert "GAP" not in v.stdout, v.stdout
     d2 = str(tmp_path / "restored")
     restore(url(), d2, "--latest", *s3args(s3))
-    s2 = Server(d2).start()
-    try:
-        _, have = read_all(s2.endpoint, b"w/")
-        lost = [a for a in w.acked if have.get(a[0]) != (a[1], a[2])]
-        assert not lost, f"{len(lost)} acknowledged writes lost"
-    finally:
-        s2.stop()
+    _, have = restored_contents(d2, b"w/")
+    lost = missing(w.acked, have)
+    assert not lost, f"{len(lost)} acknowledged writes lost"
 
 
 def test_s3_multipart_base_and_faults(tmp_path, s3):

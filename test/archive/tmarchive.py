@@ -105,3 +105,19 @@ def read_all(endpoint, prefix=b""):
     r = kv.Range(etcdrpc.RangeRequest(key=prefix or b"\0", range_end=end), timeout=60)
     ch.close()
     return r.header.revision, {k.key: (k.value, k.mod_revision) for k in r.kvs}
+
+
+def restored_contents(data_dir, prefix=b""):
+    """Starts tidemark on a restored data dir, reads every key under `prefix`, stops it
+    (asserting a clean exit); returns read_all's (revision, {key: (value, mod_revision)})."""
+    s = Server(data_dir).start()
+    try:
+        return read_all(s.endpoint, prefix)
+    finally:
+        assert s.stop() == 0
+
+
+def missing(acked, have):
+    """The acknowledged writes (key, value, revision, ...) that `have` (read_all's dict) does
+    not hold with exactly that value at exactly that revision."""
+    return [a for a in acked if have.get(a[0]) != (a[1], a[2])]

@@ -57,6 +57,20 @@ func ctxFor(d time.Duration) context.Context {
 
 func ctx() context.Context { return ctxFor(15 * time.Second) }
 
+// waitCount polls until exactly n keys exist under prefix (10 s deadline).
+func waitCount(cli *clientv3.Client, prefix string, n int64, what string) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		gr, err := cli.Get(ctx(), prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+		must(err)
+		if gr.Count == n {
+			return
+		}
+		expect(time.Now().Before(deadline), "%s", what)
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func main() {
 	flag.Parse()
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{*endpoint}, DialTimeout: 5 * time.Second})
@@ -115,16 +129,7 @@ func main() {
 	got := make(chan error, 1)
 	go func() { got <- m2.Lock(ctx()) }()
 	// m2 is queued once its key exists; it must still be waiting.
-	deadline = time.Now().Add(10 * time.Second)
-	for {
-		gr, err = cli.Get(ctx(), *prefix+"mutex/", clientv3.WithPrefix(), clientv3.WithCountOnly())
-		must(err)
-		if gr.Count == 2 {
-			break
-		}
-		expect(time.Now().Before(deadline), "second waiter never queued")
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitCount(cli, *prefix+"mutex/", 2, "second waiter never queued")
 	select {
 	case err = <-got:
 		fail("second mutex acquired a held lock (err=%v)", err)
@@ -143,16 +148,7 @@ func main() {
 	must(err)
 	m3 := concurrency.NewMutex(s3, *prefix+"mutex")
 	go func() { got <- m3.Lock(ctx()) }()
-	deadline = time.Now().Add(10 * time.Second)
-	for {
-		gr, err = cli.Get(ctx(), *prefix+"mutex/", clientv3.WithPrefix(), clientv3.WithCountOnly())
-		must(err)
-		if gr.Count == 2 {
-			break
-		}
-		expect(time.Now().Before(deadline), "third waiter never queued")
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitCount(cli, *prefix+"mutex/", 2, "third waiter never queued")
 	s2.Orphan() // stop keep-alives without revoking: the server must expire the lease
 	select {
 	case err = <-got:
@@ -191,16 +187,7 @@ func main() {
 	expectLeader("alpha")
 	won := make(chan error, 1)
 	go func() { won <- e2.Campaign(ctx(), "beta") }()
-	deadline = time.Now().Add(10 * time.Second)
-	for {
-		gr, err = cli.Get(ctx(), *prefix+"election/", clientv3.WithPrefix(), clientv3.WithCountOnly())
-		must(err)
-		if gr.Count == 2 {
-			break
-		}
-		expect(time.Now().Before(deadline), "second candidate never campaigned")
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitCount(cli, *prefix+"election/", 2, "second candidate never campaigned")
 	select {
 	case err = <-won:
 		fail("second candidate won a held election (err=%v)", err)
@@ -223,16 +210,7 @@ func main() {
 	begin("concurrency.Election: leadership passes on when the leader's lease expires")
 	won = make(chan error, 1)
 	go func() { won <- e1.Campaign(ctx(), "gamma") }()
-	deadline = time.Now().Add(10 * time.Second)
-	for {
-		gr, err = cli.Get(ctx(), *prefix+"election/", clientv3.WithPrefix(), clientv3.WithCountOnly())
-		must(err)
-		if gr.Count == 2 {
-			break
-		}
-		expect(time.Now().Before(deadline), "candidate never campaigned again")
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitCount(cli, *prefix+"election/", 2, "candidate never campaigned again")
 	e2s.Orphan()
 	select {
 	case err = <-won:
