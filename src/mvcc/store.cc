@@ -106,6 +106,7 @@ Status Store::Load() {
   opened_applied_index_ = applied.value_or(0);
   compact_rev_.store(compact ? static_cast<int64_t>(*compact) : -1);
   key_count_.store(keys.value_or(0));
+  TM_RETURN_IF_ERROR(LoadLatestIndex());
 
   const int64_t done = finished ? static_cast<int64_t>(*finished) : -1;
   compactor_ = std::make_unique<Compactor>(engine_, options_.compaction_batch_limit, done,
@@ -117,6 +118,52 @@ Status Store::Load() {
     compactor_->Schedule(compact_rev_.load());  // resume
   }
   return Status::Ok();
+}
+
+Status Store::LoadLatestIndex() {
+  latest_.clear();
+  auto it = engine_->NewIterator(storage::kKvCf);
+  std::string prefix;
+  it->SeekToFirst();
+  while (it->Valid()) {
+    // The first version met of a key is its newest (revisions sort newest
+    // first within a key).
+    TM_ASSIGN_OR_RETURN(codec::KvKeyParts parts, codec::SplitKvKey(it->key()));
+    prefix.assign(parts.prefix);
+    TM_ASSIGN_OR_RETURN(bool tombstone, codec::IsTombstone(it->value()));
+    if (!tombstone) {
+      TM_ASSIGN_OR_RETURN(std::string key, codec::UnescapePrefix(prefix));
+      latest_.emplace(std::move(key), parts.revision);
+    }
+    // Skip the older versions: a few Next()s, then one Seek past the key.
+    int steps = 0;
+    for (it->Next(); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      if (++steps >= 4) {
+        it->Seek(codec::PastKey(prefix));
+        break;
+      }
+    }
+  }
+  TM_RETURN_IF_ERROR(it->status());
+  if (latest_.size() != key_count_.load()) {
+    return CorruptionError(fmt::format("mvcc: {} live keys in the kv data of {} but meta {} says {}",
+                                       latest_.size(), engine_->dir(), codec::kMetaKeyCount,
+                                       key_count_.load()));
+  }
+  return Status::Ok();
+}
+
+void Store::UpdateLatestIndex(std::string_view key, const std::optional<KeyValue>& kv) {
+  if (kv) {
+    auto it = latest_.find(key);
+    if (it != latest_.end()) {
+      it->second = kv->mod_revision;
+    } else {
+      latest_.emplace(std::string(key), kv->mod_revision);
+    }
+  } else if (auto it = latest_.find(key); it != latest_.end()) {
+    latest_.erase(it);
+  }
 }
 
 uint64_t Store::durable_applied_index() const {

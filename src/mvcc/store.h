@@ -21,6 +21,12 @@
 // same engine batch as the data. Nothing is durable until the engine flushes
 // (storage/engine.h); durable_applied_index() tells how far that has got.
 //
+// Memory: the writer keeps an in-memory index of every live key's newest
+// revision (latest_ below, ~72 B per live key plus keys over 15 bytes; built by one kv scan
+// at Open), as etcd keeps its key index in memory: a put then finds the
+// version it replaces with one point read instead of a seek through every
+// storage level.
+//
 // Ownership: `engine` must outlive the Store. Destroy (or Close()) the Store
 // before closing the engine.
 
@@ -28,6 +34,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "base/status.h"
@@ -149,6 +158,10 @@ class Store {
   friend class WriteTxn;
   Store(storage::Engine* engine, StoreOptions options);
   Status Load();
+  // Fills latest_ from the kv CF (newest version of each key, if live).
+  Status LoadLatestIndex();
+  // After a commit is in the engine: the txn's writes (nullopt = deleted).
+  void UpdateLatestIndex(std::string_view key, const std::optional<KeyValue>& kv);
   // Called by WriteTxn after its batch is in the engine.
   void Publish(int64_t revision, uint64_t applied_index, uint64_t key_count);
   void EndWrite() { txn_open_.store(false, std::memory_order_release); }
@@ -170,6 +183,15 @@ class Store {
   Status poisoned_;  // writer thread only
   std::unique_ptr<Compactor> compactor_;
   PublishObserver publish_observer_;
+
+  // Writer thread only. user key -> mod revision of its newest version, for
+  // every key whose newest version is live (not a tombstone). Compaction
+  // never removes a live key's newest version, so only commits change it.
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, int64_t, StringHash, std::equal_to<>> latest_;
 };
 
 }  // namespace tidemark::mvcc

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "mvcc/codec.h"
 #include "mvcc/errors.h"
 #include "mvcc/test_util.h"
 #include "mvcc/write_txn.h"
@@ -280,6 +281,75 @@ TEST(StoreTest, KeyCountTracksLiveKeys) {
   EXPECT_EQ(t.store().key_count(), 0u);
   t.Put("a", "3");
   EXPECT_EQ(t.store().key_count(), 1u);
+}
+
+// A put finds the version it replaces through the store's in-memory index
+// of each live key's newest revision; that index is rebuilt from the kv data
+// at every open (clean, after a crash, after compaction) and must agree with
+// what a scan of the data says.
+TEST(StoreTest, PutsAfterReopenContinueFromTheNewestVersions) {
+  for (bool crash : {false, true}) {
+    SCOPED_TRACE(crash ? "crash" : "clean");
+    TestStore t;
+    t.Put("a", "1");          // rev 2
+    t.Put("b", "1");          // rev 3
+    t.Put("a", "2");          // rev 4
+    t.Delete("b");            // rev 5
+    t.Put("c", "1");          // rev 6
+    t.Compact(5);             // b's tombstone and a@2 go physically
+    ASSERT_TRUE(t.store().WaitForCompaction().ok());
+    ASSERT_TRUE(t.engine().Flush().ok());
+    t.Put("c", "2");          // rev 7: lost by a crash, kept by a clean reopen
+    if (crash) {
+      t.CrashAndReopen();
+    } else {
+      t.Reopen();
+    }
+    const int64_t c_version = crash ? 1 : 2;
+    auto txn = t.store().BeginWrite();
+    auto prev_a = txn->Put("a", "3", 0);
+    auto prev_b = txn->Put("b", "2", 0);
+    auto prev_c = txn->Put("c", "3", 0);
+    ASSERT_TRUE(prev_a.ok() && prev_b.ok() && prev_c.ok());
+    ASSERT_TRUE(prev_a->has_value());
+    EXPECT_EQ((*prev_a)->value, "2");
+    EXPECT_EQ((*prev_a)->mod_revision, 4);
+    EXPECT_FALSE(prev_b->has_value());  // deleted, tombstone compacted away
+    ASSERT_TRUE(prev_c->has_value());
+    EXPECT_EQ((*prev_c)->version, c_version);
+    std::vector<Event> events;
+    ASSERT_TRUE(txn->Commit(t.NextIndex(), &events).ok());
+    txn.reset();
+    const int64_t rev = t.store().current_revision();
+    EXPECT_EQ(t.Get("a")->version, 3);
+    EXPECT_EQ(t.Get("a")->create_revision, 2);
+    EXPECT_EQ(t.Get("b")->version, 1);
+    EXPECT_EQ(t.Get("b")->create_revision, rev);
+    EXPECT_EQ(t.Get("c")->version, c_version + 1);
+    EXPECT_EQ(t.Get("c")->create_revision, 6);
+    ASSERT_EQ(events.size(), 3u);
+    ASSERT_TRUE(events[0].prev_kv.has_value());
+    EXPECT_EQ(events[0].prev_kv->value, "2");  // a's event carries the old value
+    EXPECT_FALSE(events[1].prev_kv.has_value());
+    EXPECT_EQ(t.store().key_count(), 3u);
+  }
+}
+
+TEST(StoreTest, OpenRefusesKvDataThatDisagreesWithTheKeyCount) {
+  TestStore t;
+  t.Put("a", "1");
+  t.Put("b", "1");
+  storage::WriteBatch bad(&t.engine());
+  bad.Put(storage::kMetaCf, codec::kMetaKeyCount, codec::EncodeU64(5));
+  ASSERT_TRUE(t.engine().Write(bad).ok());
+  StoreOptions opts;
+  opts.run_compactor = false;
+  auto reopened = Store::Open(&t.engine(), opts);
+  ASSERT_FALSE(reopened.ok());
+  EXPECT_EQ(reopened.status().code(), Code::kCorruption);
+  EXPECT_NE(reopened.status().message().find("2 live keys"), std::string::npos)
+      << reopened.status().ToString();
+  EXPECT_NE(reopened.status().message().find("says 5"), std::string::npos);
 }
 
 // Readers run concurrently with the writer and must never observe a

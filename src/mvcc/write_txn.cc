@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include <fmt/format.h>
+
 #include "base/check.h"
 #include "mvcc/codec.h"
 #include "mvcc/errors.h"
@@ -108,8 +110,7 @@ Result<std::optional<KeyValue>> WriteTxn::Get(std::string_view key) {
   if (it != pending_.end()) {
     return it->second;
   }
-  KvView view(store_->engine(), /*snapshot=*/nullptr, base_rev_);
-  return view.Get(key);
+  return Committed(key);
 }
 
 void WriteTxn::AddEvent(Event event) {
@@ -120,8 +121,23 @@ void WriteTxn::AddEvent(Event event) {
 }
 
 Result<std::optional<KeyValue>> WriteTxn::Committed(std::string_view key) const {
-  KvView view(store_->engine(), /*snapshot=*/nullptr, base_rev_);
-  return view.Get(key);
+  // The latest index names the newest version (the state at base_rev_, as no
+  // other writer exists): one point read instead of an iterator seek.
+  auto found = store_->latest_.find(key);
+  if (found == store_->latest_.end()) {
+    return std::optional<KeyValue>();
+  }
+  const std::string raw_key = codec::KvKey(key, found->second);
+  TM_ASSIGN_OR_RETURN(std::optional<std::string> raw, store_->engine()->Get(storage::kKvCf, raw_key));
+  if (!raw) {
+    return CorruptionError(fmt::format("mvcc: kv record {} (newest version of a live key) missing in {}",
+                                       codec::EscapeForLog(raw_key), store_->engine()->dir()));
+  }
+  KeyValue kv;
+  kv.key.assign(key);
+  kv.mod_revision = found->second;
+  TM_RETURN_IF_ERROR(codec::DecodeLive(*raw, /*skip_value=*/false, &kv));
+  return std::optional<KeyValue>(std::move(kv));
 }
 
 void WriteTxn::SupersedeEarlierPut(std::string_view key) {
@@ -229,6 +245,9 @@ Status WriteTxn::WriteAndPublish(uint64_t applied_index, std::vector<Event>* eve
   if (!s.ok()) {
     store_->poisoned_ = s;
     return s;
+  }
+  for (const auto& [key, kv] : pending_) {
+    store_->UpdateLatestIndex(key, kv);
   }
   store_->Publish(new_rev, applied_index, key_count_);
   if (events != nullptr) {
