@@ -7,6 +7,11 @@
   (d) put p99 with --archive-sync vs archive off (open loop at a fixed rate)
   (e) tidemark_archive_lag_seconds p50/p99 under closed-loop (max-rate) puts
 
+Before every measured run of (c)-(e) the script flushes dirty pages (sync) and
+waits (at most 20 s) until the machine is below 15 % CPU, so one configuration's
+leftover background work (RocksDB compactions, writeback) is not charged to the
+next one; "machine still busy" in the log says when that did not happen.
+
 Every server is tidemark on 127.0.0.1 with a free port, in a temporary work dir,
 stopped at the end (also on error or Ctrl-C). The load generator is `tidemark
 bench run`. Prints a Markdown table and the exact command; --json writes every
@@ -285,6 +290,7 @@ class Bench:
             rot = order[rep % 3:] + order[:rep % 3]
             for name in rot:
                 s = cfgs[name]
+                settle()
                 sampler = LagSampler(s) if name == "async" else None
                 r = self.bench_run(s.endpoint, *common, "--duration", a.duration,
                                    "--conns", "10", "--clients", "100")
@@ -296,6 +302,7 @@ class Bench:
                 log(f"rep {rep + 1} {name:5s} closed loop: {r['throughput']:.0f} puts/s, "
                     f"p99 {r['latency']['p99_ms']:.1f} ms (load {loadavg():.2f})")
             if "s3" in cfgs:
+                settle()
                 sampler = LagSampler(cfgs["s3"])
                 r = self.bench_run(cfgs["s3"].endpoint, *common, "--duration", a.duration,
                                    "--conns", "10", "--clients", "100")
@@ -303,6 +310,7 @@ class Bench:
                 s3_tput.append(r["throughput"])
                 log(f"rep {rep + 1} s3    closed loop: {r['throughput']:.0f} puts/s")
             for name in rot:
+                settle()
                 r = self.bench_run(cfgs[name].endpoint, *common, "--duration", a.duration,
                                    "--rate", str(a.rate), "--conns", "10", "--clients", "100")
                 lat[name]["p50"].append(r["latency"]["p50_ms"])
@@ -423,6 +431,33 @@ class LagSampler:
         self.t.join(10)
         # The first ~second is the warm-up; keep every sample (lag is what it is).
         return self.samples
+
+
+def cpu_busy(window=0.3):
+    """Fraction of all CPUs busy over `window` seconds (from /proc/stat)."""
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        idle = v[3] + v[4]  # idle + iowait
+        return sum(v), idle
+    t0, i0 = sample()
+    time.sleep(window)
+    t1, i1 = sample()
+    return 1.0 - (i1 - i0) / max(1, t1 - t0)
+
+
+def settle(max_wait=20.0, busy_below=0.15):
+    """Before a measured run: write back dirty pages and wait for the machine to
+    go quiet, so the background work a previous configuration left behind
+    (RocksDB flushes and compactions, page-cache writeback) is not charged to
+    the next one. Returns the seconds waited; logs when it never settled."""
+    t = time.monotonic()
+    os.sync()
+    while time.monotonic() - t < max_wait:
+        if cpu_busy() < busy_below:
+            return time.monotonic() - t
+    log(f"machine still busy after {max_wait:.0f} s ({100 * cpu_busy():.0f} % CPU); measuring anyway")
+    return time.monotonic() - t
 
 
 def pct(sorted_values, p):
