@@ -12,7 +12,7 @@ APT=($SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 
 build_pkgs=(
   build-essential cmake pkg-config git
-  libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev
+  libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev libabsl-dev
   librocksdb-dev libzstd-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   libcpp-httplib-dev libyaml-cpp-dev prometheus-cpp-dev systemtap-sdt-dev
   libcurl4-openssl-dev libssl-dev zlib1g-dev

@@ -30,7 +30,7 @@ void Watcher::Destroy(Watcher* w) {
   ::operator delete(w);
 }
 
-bool Watcher::Matches(const std::string& k) const {
+bool Watcher::Matches(std::string_view k) const {
   std::string_view key_v = key();
   if (has(kSingleKey)) return k == key_v;
   std::string_view end = range_end();
@@ -333,7 +333,7 @@ void Hub::TakeQueueLocked(std::vector<Published>* batch, int64_t* from, int64_t*
 void Hub::ApplyOverflowLocked(int64_t from, int64_t to) {
   std::vector<Watcher*> synced;
   single_.ForAll([&](Watcher* w) { synced.push_back(w); });
-  synced.insert(synced.end(), range_watchers_.begin(), range_watchers_.end());
+  range_watchers_.ForAll([&](Watcher* w) { synced.push_back(w); });
   for (Watcher* w : synced) {
     // Everything before `from` was fanned out to it; a watcher starting in
     // the future keeps its start.
@@ -433,7 +433,7 @@ void Hub::FanOutLocked(std::span<Published> batch) {
         }
       };
       single_.ForEach(ev->kv.key, hit);
-      for (Watcher* w : range_watchers_) hit(w);
+      range_watchers_.ForEachMatching(ev->kv.key, hit);
     }
   }
   if (pending_.empty()) return;
@@ -558,8 +558,7 @@ void Hub::AddSyncedLocked(Watcher* w) {
   if (w->has(Watcher::kSingleKey)) {
     single_.Insert(w);
   } else {
-    w->set_slot(static_cast<uint32_t>(range_watchers_.size()));
-    range_watchers_.push_back(w);
+    range_watchers_.Insert(w);
   }
 }
 
@@ -568,10 +567,7 @@ void Hub::RemoveSyncedLocked(Watcher* w) {
   if (w->has(Watcher::kSingleKey)) {
     single_.Remove(w);
   } else {
-    Watcher* last = range_watchers_.back();
-    range_watchers_[w->slot()] = last;
-    last->set_slot(w->slot());
-    range_watchers_.pop_back();
+    range_watchers_.Remove(w);
   }
 }
 

@@ -49,6 +49,7 @@
 #include "base/status.h"
 #include "mvcc/store.h"
 #include "mvcc/types.h"
+#include "watch/range_watchers.h"
 #include "watch/stream.h"
 #include "watch/watcher.h"
 
@@ -205,7 +206,7 @@ class Hub {
   int64_t hub_rev_ = 0;  // last revision fanned out (guarded by mu_)
   std::unordered_set<std::shared_ptr<Stream>> streams_;
   KeyIndex single_;  // synced single-key watchers
-  std::vector<Watcher*> range_watchers_;
+  RangeWatchers range_watchers_;  // synced range watchers, grouped by range
   std::unordered_set<Watcher*> unsynced_;
   std::unordered_set<Watcher*> progress_;  // watchers with progress_notify
   int64_t next_progress_check_ns_ = 0;

@@ -30,7 +30,7 @@ class Watcher {
   int32_t last_sent = 0;  // Hub::Ticks() of the last response queued (0.1 s)
   uint32_t key_len = 0;
   uint32_t end_len = 0;
-  // Index in Hub::range_watchers_ while synced (24 bits) | flags << 24.
+  // Index in its RangeWatchers group while synced (24 bits) | flags << 24.
   uint32_t slot_flags = 0;
 
   enum : uint8_t {
@@ -41,6 +41,7 @@ class Watcher {
     kFragment = 16,
     kSynced = 32,
     kSingleKey = 64,
+    kHasFollowers = 128,  // RangeWatchers: a group head with followers
   };
   static constexpr uint32_t kMaxSlot = (1u << 24) - 1;
 
@@ -53,7 +54,7 @@ class Watcher {
 
   std::string_view key() const { return {bytes(), key_len}; }
   std::string_view range_end() const { return {bytes() + key_len, end_len}; }
-  bool Matches(const std::string& k) const;
+  bool Matches(std::string_view k) const;
   bool Wants(const mvcc::Event& e) const;
 
  private:
