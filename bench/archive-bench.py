@@ -35,6 +35,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench_common import free_port, make_log
+
 REPO = Path(__file__).resolve().parent.parent
 
 ROWS = [
@@ -81,14 +83,7 @@ class S3rver:
             self.proc.wait(10)
 
 
-def log(msg):
-    print(f"[archive-bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+log = make_log("archive-bench")
 
 
 def loadavg():

@@ -30,17 +30,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_common import free_port, make_log
+
 REPO = Path(__file__).resolve().parent.parent
 
 
-def log(msg):
-    print(f"[put-growth {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+log = make_log("put-growth")
 
 
 class Server:
@@ -154,7 +149,7 @@ def main():
     for l in labels:
         print(f"\n{l}: last round / first round = {last[l] / first[l]:.2f}; "
               f"last round / etcd's last round = {last[l] / last['etcd']:.2f}")
-    print(f"\nMedian over rounds: " + ", ".join(
+    print("\nMedian over rounds: " + ", ".join(
         f"{l} {statistics.median(r['puts_per_s'] for r in rows[l]):.0f} puts/s" for l in labels))
     if a.json:
         with open(a.json, "w") as f:
