@@ -1,9 +1,12 @@
 #include "archive/archiver.h"
 
 #include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 
 #include <nlohmann/json.hpp>
 
@@ -34,6 +37,12 @@ void Archiver::Start() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     committed_ = wal_->synced_index();
+  }
+  if (!options_.spool_dir.empty()) {
+    // Leftovers of a process that died while building a base.
+    if (Status s = ResetSpoolDir(options_.spool_dir); !s.ok()) {
+      log::Warn("archive: cannot clean the base spool dir", {{"error", s.ToString()}});
+    }
   }
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "archiver");
@@ -275,14 +284,43 @@ Status Archiver::Resume() {
   return Status::Ok();
 }
 
-Status Archiver::ShipBase() {
-  TM_ASSIGN_OR_RETURN(BaseSnapshot snap, base_->TakeBase());
+std::string Archiver::SpoolPath() {
+  std::string dir = options_.spool_dir;
+  if (dir.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    dir = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
+  }
+  return dir + "/base-" + TimelineHex(options_.timeline) + "-" + std::to_string(::getpid()) + "-" +
+         std::to_string(++spool_seq_) + ".spool";
+}
+
+Result<BaseFileInfo> Archiver::BuildBase(const std::string& path, BaseSnapshot* snap) {
+  TM_ASSIGN_OR_RETURN(auto writer, BaseFileWriter::Create(path, options_.zstd_level));
+  TM_ASSIGN_OR_RETURN(*snap, base_->WriteBase([&](std::string_view piece) {
+    return writer->Append(piece);
+  }));
   BaseHeader h;
   h.timeline = options_.timeline;
-  h.index = snap.index;
-  h.revision = snap.revision;
-  h.unix_nanos = clock_->NowNanos();
-  TM_ASSIGN_OR_RETURN(std::string bytes, EncodeBase(h, snap.bytes, options_.zstd_level));
+  h.index = snap->index;
+  h.revision = snap->revision;
+  h.unix_nanos = clock_->NowNanos();  // after the snapshot: >= commit time of `index`
+  return writer->Finish(h);
+}
+
+Status Archiver::ShipBase() {
+  // The object is built in a spool file and uploaded from it: memory stays
+  // bounded whatever the store size. The file is removed on every path.
+  if (!options_.spool_dir.empty()) {
+    ::mkdir(options_.spool_dir.c_str(), 0755);  // removed since Start? (EEXIST is the rule)
+  }
+  const std::string spool = SpoolPath();
+  struct Remove {
+    const std::string& path;
+    ~Remove() { ::unlink(path.c_str()); }
+  } cleanup{spool};
+  BaseSnapshot snap;
+  TM_ASSIGN_OR_RETURN(BaseFileInfo built, BuildBase(spool, &snap));
+  const BaseHeader& h = built.header;
   const std::string name = BaseName(h.timeline, h.index, h.revision, h.unix_nanos);
   bool gap = false;
   uint64_t gap_from = 0;
@@ -311,7 +349,7 @@ Status Archiver::ShipBase() {
     log::Error("archive gap recorded", {{"from-index", gap_from}, {"to-index", h.index},
                                         {"base", name}});
   }
-  Status s = store_->Put(name, bytes);
+  Status s = store_->PutFile(name, spool);
   if (!s.ok()) {
     Failure(s);
     return s;
@@ -328,7 +366,8 @@ Status Archiver::ShipBase() {
     }
   }
   log::Info("archive base snapshot shipped", {{"object", name},
-                                              {"bytes", static_cast<uint64_t>(bytes.size())},
+                                              {"bytes", built.size},
+                                              {"raw-bytes", h.raw_bytes},
                                               {"revision", h.revision}});
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -338,7 +377,7 @@ Status Archiver::ShipBase() {
     }
     stats_.last_base = name;
     stats_.last_base_index = h.index;
-    stats_.bytes_shipped += bytes.size();
+    stats_.bytes_shipped += built.size;
     if (gap) ++stats_.gaps;
     if (need_base_ && h.index > archived_.load()) {
       // Entries up to the base are covered by it; the chain restarts after it.

@@ -20,6 +20,9 @@
 // name but other bytes, another writer uses this timeline: archiving stops
 // for good (fenced(), logged as an error) and never overwrites.
 //
+// Bases are streamed with bounded memory: BaseSource::WriteBase -> zstd ->
+// a spool file (options.spool_dir) -> ObjectStore::PutFile -> removed.
+//
 // Threads: OnCommitted from the single wal-writer thread; stats(),
 // archived_index(), spool_bytes(), Flush() from any thread; Start/Stop by
 // the owner. The on_archived callback runs on the archiver thread.
@@ -33,9 +36,11 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
+#include "archive/base_file.h"
 #include "archive/catalog.h"
 #include "archive/format.h"
 #include "archive/object_store.h"
@@ -54,11 +59,14 @@ struct HashKVPoint {
   uint32_t hash = 0;
 };
 
-// A consistent logical snapshot of the store, provided by the server.
+// Receives the TMSNAP01 stream of a base snapshot piece by piece, in order.
+// An error aborts the snapshot (e.g. the spool disk is full).
+using SnapshotSink = std::function<Status(std::string_view piece)>;
+
+// What a base snapshot written by BaseSource::WriteBase describes.
 struct BaseSnapshot {
   uint64_t index = 0;     // store applied index the snapshot reflects
   int64_t revision = 0;   // store revision at that index
-  std::string bytes;      // TMSNAP01 file (docs/formats/snapshot.md)
   // HashKV of exactly this snapshot's state, when the server could compute
   // it consistently (recorded next to the base as a HashKV record).
   std::optional<HashKVPoint> hash_kv;
@@ -68,8 +76,13 @@ struct BaseSnapshot {
 class BaseSource {
  public:
   virtual ~BaseSource() = default;
-  // Any thread; must not block the commit path for long.
-  virtual Result<BaseSnapshot> TakeBase() = 0;
+  // Writes one consistent logical snapshot of the store (a TMSNAP01 file,
+  // docs/formats/snapshot.md) into `out`, in pieces, holding only a bounded
+  // part of it in memory at any time (a piece of ~1 MiB, or one record if
+  // larger), whatever the store size; returns what it describes. Errors
+  // from `out` are returned unchanged. Archiver thread; must not block the
+  // commit path for long (it reads a storage snapshot).
+  virtual Result<BaseSnapshot> WriteBase(const SnapshotSink& out) = 0;
   // HashKV of the current state (a full scan: archiver thread, rarely).
   // nullopt when it cannot be taken consistently right now (retry later).
   virtual Result<std::optional<HashKVPoint>> CurrentHashKV() {
@@ -99,6 +112,11 @@ struct ArchiverOptions {
   uint64_t base_every_entries = 1'000'000;
   // HashKV records besides the ones with each base; 0 = only with bases.
   int64_t hashkv_interval_nanos = 600'000'000'000;
+  // Where base objects are built before upload (<data-dir>/archive-spool):
+  // one file of about the compressed store size while a base ships, removed
+  // after. The archiver owns it: Start() creates it and removes leftover
+  // "*.spool" files. Empty: $TMPDIR (or /tmp), nothing removed at Start.
+  std::string spool_dir;
   bool sync = false;                             // --archive-sync: ship immediately
   uint64_t memory_queue_bytes = 64u << 20;
   int zstd_level = 3;
@@ -178,6 +196,12 @@ class Archiver {
   void Loop();
   Status Resume();
   Status ShipBase();
+  // Builds the complete base object in the file `path` (bounded memory);
+  // *snap gets what the source said it describes. The caller removes `path`,
+  // whatever the outcome.
+  Result<BaseFileInfo> BuildBase(const std::string& path, BaseSnapshot* snap);
+  // A fresh spool file name (options_.spool_dir, or $TMPDIR).
+  std::string SpoolPath();
   Status ShipChunk(uint64_t upto);
   Status CollectEntries(uint64_t from, uint64_t upto, std::vector<wal::Entry>* out);
   Status PutChunk(const std::string& name, const std::string& bytes);
@@ -230,6 +254,7 @@ class Archiver {
   int64_t last_hash_nanos_ = 0;
   std::optional<HashKVPoint> pending_hash_;  // taken, written once archived
   std::string pending_hash_base_;
+  uint64_t spool_seq_ = 0;
 
   std::atomic<uint64_t> archived_{0};
   std::atomic<uint64_t> spool_bytes_{0};

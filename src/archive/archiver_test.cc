@@ -1,6 +1,8 @@
 #include "archive/archiver.h"
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -14,11 +16,13 @@ namespace {
 class FakeBase : public BaseSource {
  public:
   explicit FakeBase(const wal::Wal* wal) : wal_(wal) {}
-  Result<BaseSnapshot> TakeBase() override {
+  Result<BaseSnapshot> WriteBase(const SnapshotSink& out) override {
     ++taken;
-    last_index = wal_->synced_index();
-    return BaseSnapshot{wal_->synced_index(), static_cast<int64_t>(wal_->synced_index()) + 1,
-                        "SNAP"};
+    // One read: the test commits concurrently.
+    const uint64_t index = wal_->synced_index();
+    last_index = index;
+    TM_RETURN_IF_ERROR(out("SNAP"));
+    return BaseSnapshot{index, static_cast<int64_t>(index) + 1};
   }
   const wal::Wal* wal_;
   int taken = 0;
@@ -48,6 +52,7 @@ class ArchiverTest : public ::testing::Test {
     ArchiverOptions o;
     o.timeline = tl;
     o.interval_nanos = 20'000'000;
+    o.spool_dir = dir_.Join("spool");
     return o;
   }
 
@@ -239,8 +244,8 @@ TEST_F(ArchiverTest, ReleasedUnarchivedWalRecordsGapAndFreshBase) {
 class HashingBase : public FakeBase {
  public:
   using FakeBase::FakeBase;
-  Result<BaseSnapshot> TakeBase() override {
-    TM_ASSIGN_OR_RETURN(BaseSnapshot b, FakeBase::TakeBase());
+  Result<BaseSnapshot> WriteBase(const SnapshotSink& out) override {
+    TM_ASSIGN_OR_RETURN(BaseSnapshot b, FakeBase::WriteBase(out));
     b.hash_kv = HashKVPoint{b.index, b.revision, -1, 1000 + static_cast<uint32_t>(b.index)};
     return b;
   }
@@ -325,6 +330,43 @@ TEST_F(ArchiverTest, BusyQueueShipsBeforeTheInterval) {
   // under 4 KiB (~100 entries), which waits for the interval.
   EXPECT_GE(wait_archived(380), 380u);
   a.Stop();
+}
+
+// Bases are built in the spool dir and uploaded from there: the file is gone
+// once the base is shipped, and leftovers of a dead process go at Start.
+TEST_F(ArchiverTest, BaseIsBuiltInTheSpoolDirAndRemovedAfterUpload) {
+  Commit(4);
+  const std::string spool = dir_.Join("spool");
+  ASSERT_TRUE(ResetSpoolDir(spool).ok());
+  { std::ofstream(spool + "/base-dead-1.spool") << "leftover"; }
+  { std::ofstream(spool + "/keep.txt") << "not ours"; }
+  FakeBase base(wal_.get());
+  Archiver a(store_.get(), wal_.get(), &base, &clock_, Opts(21));
+  a.Start();
+  for (int i = 0; i < 1000 && !a.resumed(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_TRUE(a.resumed());
+  a.Stop();
+  EXPECT_EQ(base.taken, 1);
+  std::vector<std::string> left;
+  for (const auto& e : std::filesystem::directory_iterator(spool)) {
+    left.push_back(e.path().filename().string());
+  }
+  EXPECT_EQ(left, std::vector<std::string>{"keep.txt"});
+  // The shipped base reads back through the streaming path.
+  auto cat = LoadCatalog(store_.get(), 21);
+  ASSERT_TRUE(cat.ok());
+  ASSERT_EQ(cat->bases.size(), 1u);
+  auto obj = OpenLocalObject(store_.get(), cat->bases[0].name, "");
+  ASSERT_TRUE(obj.ok()) << obj.status().ToString();
+  auto checked = CheckBaseFile(cat->bases[0].name, obj->fd());
+  ASSERT_TRUE(checked.ok()) << checked.status().ToString();
+  EXPECT_EQ(checked->header.index, base.last_index);
+  BaseBodyReader body(cat->bases[0].name, obj->fd(), checked->header);
+  auto snap = ReadAll(&body);
+  ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+  EXPECT_EQ(*snap, "SNAP");
 }
 
 }  // namespace

@@ -1,6 +1,13 @@
 #include "archive/catalog.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
 #include <condition_variable>
 #include <cstring>
 #include <functional>
@@ -98,7 +105,50 @@ struct FetchedChunk {
   DecodedChunk chunk;
 };
 
+std::atomic<uint64_t> g_fetch_seq{0};
+
 }  // namespace
+
+LocalObject& LocalObject::operator=(LocalObject&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = o.fd_;
+    o.fd_ = -1;
+  }
+  return *this;
+}
+
+LocalObject::~LocalObject() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<LocalObject> OpenLocalObject(ObjectStore* store, const std::string& name,
+                                    const std::string& spool_dir) {
+  const std::string local = store->LocalPath(name);
+  if (!local.empty()) {
+    int fd = ::open(local.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) {
+        return NotFoundError("archive: object " + name + " not found in " + store->url());
+      }
+      return IoError("archive: open " + local + ": " + std::strerror(errno));
+    }
+    return LocalObject(fd);
+  }
+  std::string dir = spool_dir;
+  if (dir.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    dir = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
+  }
+  const std::string path = dir + "/.tidemark-fetch-" + std::to_string(::getpid()) + "-" +
+                           std::to_string(g_fetch_seq.fetch_add(1)) + ".spool";
+  Status s = store->GetToFile(name, path);
+  int fd = s.ok() ? ::open(path.c_str(), O_RDONLY | O_CLOEXEC) : -1;
+  if (s.ok() && fd < 0) s = IoError("archive: open " + path + ": " + std::strerror(errno));
+  ::unlink(path.c_str());  // the open descriptor keeps the data until it is closed
+  if (!s.ok()) return s;
+  return LocalObject(fd);
+}
 
 Result<std::vector<TimelineRef>> ListTimelines(ObjectStore* store) {
   TM_ASSIGN_OR_RETURN(auto objs, store->List("timelines/"));
@@ -271,7 +321,8 @@ Result<HashKVRecord> DecodeHashKVRecord(std::string_view object, std::string_vie
 Result<RestoreResult> Restore(ObjectStore* store, uint64_t timeline, const RestoreTarget& target,
                               RestoreSink* sink,
                               const std::function<void(const std::string&)>& log,
-                              const std::function<void(const RestoreProgress&)>& progress) {
+                              const std::function<void(const RestoreProgress&)>& progress,
+                              const std::string& spool_dir) {
   auto say = [&](const std::string& m) {
     if (log) log(m);
   };
@@ -300,7 +351,7 @@ Result<RestoreResult> Restore(ObjectStore* store, uint64_t timeline, const Resto
       say("the target is before the first base of timeline " + TimelineHex(timeline) +
           ": restoring from its parent timeline " + TimelineHex(info->parent) +
           ", at most through index " + std::to_string(up.max_index));
-      return Restore(store, info->parent, up, sink, log, progress);
+      return Restore(store, info->parent, up, sink, log, progress, spool_dir);
     }
   }
   if (base == nullptr) {
@@ -311,26 +362,28 @@ Result<RestoreResult> Restore(ObjectStore* store, uint64_t timeline, const Resto
                            " / " + FormatRfc3339(first.unix_ms * 1000000) + " (base " +
                            first.name + ")");
   }
-  TM_ASSIGN_OR_RETURN(std::string base_bytes, store->Get(base->name));
-  TM_ASSIGN_OR_RETURN(DecodedBase db, DecodeBase(base->name, base_bytes));
-  if (db.header.index != base->index || db.header.revision != base->revision ||
-      db.header.timeline != timeline) {
-    return CorruptionError("archive: object " + base->name +
-                           ": header does not match its name (renamed or misplaced base)");
-  }
+  // The base: checked whole (SHA-256, header) before anything reaches the
+  // sink, then decompressed into it as it is read. Memory stays bounded.
   RestoreResult r;
-  r.timeline = timeline;
-  r.base = base->name;
-  r.base_index = base->index;
-  r.last_index = base->index;
-  r.last_commit_unix_nanos = db.header.unix_nanos;
-  r.bytes_fetched = base_bytes.size();
-  say("loading base " + base->name);
-  TM_RETURN_IF_ERROR(sink->LoadBase(db.header, db.snapshot));
-  base_bytes.clear();
-  base_bytes.shrink_to_fit();
-  db.snapshot.clear();
-  db.snapshot.shrink_to_fit();
+  {
+    TM_ASSIGN_OR_RETURN(LocalObject obj, OpenLocalObject(store, base->name, spool_dir));
+    TM_ASSIGN_OR_RETURN(CheckedBase checked, CheckBaseFile(base->name, obj.fd()));
+    const BaseHeader& h = checked.header;
+    if (h.index != base->index || h.revision != base->revision || h.timeline != timeline) {
+      return CorruptionError("archive: object " + base->name +
+                             ": header does not match its name (renamed or misplaced base)");
+    }
+    r.timeline = timeline;
+    r.base = base->name;
+    r.base_index = base->index;
+    r.last_index = base->index;
+    r.last_commit_unix_nanos = h.unix_nanos;
+    r.bytes_fetched = checked.size;
+    say("loading base " + base->name);
+    BaseBodyReader body(base->name, obj.fd(), h);
+    TM_RETURN_IF_ERROR(sink->LoadBase(h, &body));
+    TM_RETURN_IF_ERROR(body.Finish());
+  }
 
   auto reached = [&](const wal::Entry* next) {
     if (target.max_index != 0 &&
@@ -493,7 +546,8 @@ Result<RestoreResult> Restore(ObjectStore* store, uint64_t timeline, const Resto
   return r;
 }
 
-Result<VerifyReport> Verify(ObjectStore* store, uint64_t timeline, bool deep) {
+Result<VerifyReport> Verify(ObjectStore* store, uint64_t timeline, bool deep,
+                            const std::string& spool_dir) {
   TM_ASSIGN_OR_RETURN(Catalog cat, LoadCatalog(store, timeline));
   VerifyReport rep;
   for (const auto& u : cat.unknown) rep.problems.push_back("unexpected object " + u);
@@ -503,15 +557,24 @@ Result<VerifyReport> Verify(ObjectStore* store, uint64_t timeline, bool deep) {
   }
   for (const auto& b : cat.bases) {
     ++rep.bases;
-    auto bytes = store->Get(b.name);
-    if (!bytes.ok()) {
-      rep.problems.push_back(bytes.status().message());
+    // Read as a restore reads it: bounded memory, whatever its size.
+    auto obj = OpenLocalObject(store, b.name, spool_dir);
+    if (!obj.ok()) {
+      rep.problems.push_back(obj.status().message());
       continue;
     }
-    rep.bytes += bytes->size();
-    auto d = DecodeBase(b.name, *bytes, deep);
+    struct stat st;
+    if (::fstat(obj->fd(), &st) == 0) rep.bytes += static_cast<uint64_t>(st.st_size);
+    auto d = CheckBaseFile(b.name, obj->fd());
+    Status body;
+    if (d.ok() && deep) {
+      BaseBodyReader reader(b.name, obj->fd(), d->header);
+      body = reader.Finish();
+    }
     if (!d.ok()) {
       rep.problems.push_back(d.status().message());
+    } else if (!body.ok()) {
+      rep.problems.push_back(body.message());
     } else if (d->header.index != b.index || d->header.revision != b.revision ||
                d->header.timeline != timeline) {
       rep.problems.push_back("object " + b.name + ": header does not match its name");

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "archive/base_file.h"
 #include "archive/format.h"
 #include "archive/object_store.h"
 #include "base/status.h"
@@ -126,8 +127,13 @@ struct RestoreTarget {
 class RestoreSink {
  public:
   virtual ~RestoreSink() = default;
-  // Loads a base snapshot (TMSNAP01 bytes) into the empty store.
-  virtual Status LoadBase(const BaseHeader& header, std::string_view snapshot) = 0;
+  // Loads a base snapshot into the empty store, reading its TMSNAP01 stream
+  // from `snapshot` record by record (it is decompressed as it is read, and
+  // was checked against the object's SHA-256 before), with memory bounded
+  // independently of the snapshot size. Errors from `snapshot` must be
+  // returned unchanged. What the sink leaves unread (the padding after the
+  // end record) is read and checked by the caller.
+  virtual Status LoadBase(const BaseHeader& header, ByteReader* snapshot) = 0;
   // Applies one committed entry (fail on storage errors only).
   virtual Status Apply(const wal::Entry& entry) = 0;
   virtual int64_t current_revision() const = 0;
@@ -163,10 +169,16 @@ struct RestoreProgress {
 // that started it) is restored from its parent timeline, never past the index
 // the lineage left the parent at, and so on up the lineage; the result names
 // the timeline that was actually read.
+// The base is read with bounded memory: in place when the store has a local
+// path for it (directory), else downloaded (GetToFile) into a file in
+// `spool_dir` (default $TMPDIR or /tmp) that is unlinked as soon as it is
+// opened; then checked whole (SHA-256, header) and only then decompressed
+// into the sink.
 Result<RestoreResult> Restore(ObjectStore* store, uint64_t timeline, const RestoreTarget& target,
                               RestoreSink* sink,
                               const std::function<void(const std::string&)>& log = {},
-                              const std::function<void(const RestoreProgress&)>& progress = {});
+                              const std::function<void(const RestoreProgress&)>& progress = {},
+                              const std::string& spool_dir = {});
 
 // ---- verify ----
 struct VerifyReport {
@@ -179,7 +191,30 @@ struct VerifyReport {
 };
 // Checks every chunk (digest, header, name vs content, contiguity,
 // duplicates/overlaps, chain) and every base (digest). `deep` also
-// decompresses every chunk body and base.
-Result<VerifyReport> Verify(ObjectStore* store, uint64_t timeline, bool deep);
+// decompresses every chunk body and base. Bases are read as Restore reads
+// them (bounded memory; remote ones downloaded into `spool_dir`).
+Result<VerifyReport> Verify(ObjectStore* store, uint64_t timeline, bool deep,
+                            const std::string& spool_dir = {});
+
+// An open local file holding object `name`: the object itself when the
+// store has a local path for it, else a download into `spool_dir` (default
+// $TMPDIR or /tmp) unlinked right after it is opened, so it disappears when
+// the descriptor is closed (or the process dies). kNotFound as Get.
+class LocalObject {
+ public:
+  LocalObject() = default;
+  explicit LocalObject(int fd) : fd_(fd) {}
+  LocalObject(LocalObject&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  LocalObject& operator=(LocalObject&& o) noexcept;
+  LocalObject(const LocalObject&) = delete;
+  LocalObject& operator=(const LocalObject&) = delete;
+  ~LocalObject();
+  int fd() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+};
+Result<LocalObject> OpenLocalObject(ObjectStore* store, const std::string& name,
+                                    const std::string& spool_dir);
 
 }  // namespace tidemark::archive

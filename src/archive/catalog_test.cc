@@ -14,8 +14,8 @@ constexpr int64_t kT0 = 1'700'000'000'000'000'000;
 
 class FakeSink : public RestoreSink {
  public:
-  Status LoadBase(const BaseHeader& h, std::string_view snapshot) override {
-    base_snapshot = std::string(snapshot);
+  Status LoadBase(const BaseHeader& h, ByteReader* snapshot) override {
+    TM_ASSIGN_OR_RETURN(base_snapshot, ReadAll(snapshot));
     revision = h.revision;
     return Status::Ok();
   }

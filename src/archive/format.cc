@@ -242,20 +242,57 @@ Result<DecodedChunk> DecodeChunk(std::string_view object, std::string_view bytes
   return d;
 }
 
-Result<std::string> EncodeBase(const BaseHeader& header, std::string_view snapshot,
-                               int zstd_level) {
-  TM_ASSIGN_OR_RETURN(std::string comp, Compress(snapshot, zstd_level));
+std::string EncodeBaseHeader(const BaseHeader& header) {
   std::string b;
-  b.reserve(kBaseHeaderSize + comp.size() + kTrailerSize);
+  b.reserve(kBaseHeaderSize);
   b.append(kBaseMagic, 8);
   PutU32(&b, header.version);
   PutU64(&b, header.timeline);
   PutU64(&b, header.index);
   PutU64(&b, static_cast<uint64_t>(header.revision));
   PutU64(&b, static_cast<uint64_t>(header.unix_nanos));
-  PutU64(&b, snapshot.size());
-  PutU64(&b, comp.size());
+  PutU64(&b, header.raw_bytes);
+  PutU64(&b, header.compressed_bytes);
   PutU32(&b, crc32c::Value(b));
+  return b;
+}
+
+Result<BaseHeader> DecodeBaseHeader(std::string_view object, std::string_view bytes) {
+  if (bytes.size() < kBaseHeaderSize) {
+    return Corrupt(object, "truncated (" + std::to_string(bytes.size()) + " bytes)");
+  }
+  if (std::memcmp(bytes.data(), kBaseMagic, 8) != 0) {
+    return Corrupt(object, "bad base magic (bytes [0, 8))");
+  }
+  const char* p = bytes.data() + 8;
+  BaseHeader h;
+  h.version = DecodeFixed32(p); p += 4;
+  h.timeline = DecodeFixed64(p); p += 8;
+  h.index = DecodeFixed64(p); p += 8;
+  h.revision = static_cast<int64_t>(DecodeFixed64(p)); p += 8;
+  h.unix_nanos = static_cast<int64_t>(DecodeFixed64(p)); p += 8;
+  h.raw_bytes = DecodeFixed64(p); p += 8;
+  h.compressed_bytes = DecodeFixed64(p); p += 8;
+  if (DecodeFixed32(p) != crc32c::Value(bytes.substr(0, kBaseHeaderSize - 4))) {
+    return Corrupt(object, "base header CRC mismatch (header bytes [0, " +
+                               std::to_string(kBaseHeaderSize - 4) + "), CRC at byte offset " +
+                               std::to_string(kBaseHeaderSize - 4) + ")");
+  }
+  if (h.version != 1) {
+    return FailedPreconditionError("archive: object " + std::string(object) +
+                                   ": base format version is newer than this binary understands");
+  }
+  return h;
+}
+
+Result<std::string> EncodeBase(const BaseHeader& header, std::string_view snapshot,
+                               int zstd_level) {
+  TM_ASSIGN_OR_RETURN(std::string comp, Compress(snapshot, zstd_level));
+  BaseHeader h = header;
+  h.raw_bytes = snapshot.size();
+  h.compressed_bytes = comp.size();
+  std::string b = EncodeBaseHeader(h);
+  b.reserve(kBaseHeaderSize + comp.size() + kTrailerSize);
   b.append(comp);
   Digest d = Sha256(b);
   b.append(reinterpret_cast<const char*>(d.data()), 32);
@@ -266,24 +303,9 @@ Result<DecodedBase> DecodeBase(std::string_view object, std::string_view bytes,
                                bool decode_body) {
   TM_ASSIGN_OR_RETURN(Digest digest, CheckTrailer(object, bytes, kBaseHeaderSize));
   (void)digest;
-  if (std::memcmp(bytes.data(), kBaseMagic, 8) != 0) return Corrupt(object, "bad base magic");
-  const char* p = bytes.data() + 8;
   DecodedBase d;
-  BaseHeader& h = d.header;
-  h.version = DecodeFixed32(p); p += 4;
-  h.timeline = DecodeFixed64(p); p += 8;
-  h.index = DecodeFixed64(p); p += 8;
-  h.revision = static_cast<int64_t>(DecodeFixed64(p)); p += 8;
-  h.unix_nanos = static_cast<int64_t>(DecodeFixed64(p)); p += 8;
-  h.raw_bytes = DecodeFixed64(p); p += 8;
-  h.compressed_bytes = DecodeFixed64(p); p += 8;
-  if (DecodeFixed32(p) != crc32c::Value(bytes.substr(0, kBaseHeaderSize - 4))) {
-    return Corrupt(object, "base header CRC mismatch");
-  }
-  if (h.version != 1) {
-    return FailedPreconditionError("archive: object " + std::string(object) +
-                                   ": base format version is newer than this binary understands");
-  }
+  TM_ASSIGN_OR_RETURN(d.header, DecodeBaseHeader(object, bytes));
+  const BaseHeader& h = d.header;
   if (kBaseHeaderSize + h.compressed_bytes + kTrailerSize != bytes.size()) {
     return Corrupt(object, "object size does not match the header (truncated or extended)");
   }

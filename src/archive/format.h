@@ -80,14 +80,28 @@ struct BaseHeader {
 };
 inline constexpr size_t kBaseHeaderSize = 8 + 4 + 8 * 6 + 4;
 
+// Builds a whole base object in memory (small snapshots and tests; the
+// archiver streams bases through a file instead: archive/base_file.h, same
+// bytes).
 Result<std::string> EncodeBase(const BaseHeader& header, std::string_view snapshot,
                                int zstd_level = 3);
 struct DecodedBase {
   BaseHeader header;
   std::string snapshot;  // the TMSNAP01 bytes (empty when !decode_body)
 };
+// Checks and decodes a whole base object held in memory (see
+// archive/base_file.h for the bounded-memory reader of base files).
 Result<DecodedBase> DecodeBase(std::string_view object, std::string_view bytes,
                                bool decode_body = true);
+
+// The kBaseHeaderSize-byte header of a base object: every field of `header`
+// (raw_bytes and compressed_bytes included) and the CRC32C.
+std::string EncodeBaseHeader(const BaseHeader& header);
+// Parses the first kBaseHeaderSize bytes of a base object (`header` must
+// hold at least that many) and checks magic, header CRC and version.
+// kCorruption naming `object` and the byte range; kFailedPrecondition for a
+// newer format version.
+Result<BaseHeader> DecodeBaseHeader(std::string_view object, std::string_view header);
 
 // ---- object names (relative to the archive root) ----
 std::string TimelineDir(uint64_t timeline);  // "tl-<16 hex>/"

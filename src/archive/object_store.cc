@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <vector>
 
 namespace tidemark::archive {
 namespace {
@@ -46,7 +47,88 @@ bool ValidName(const std::string& name) {
   return true;
 }
 
+Status WriteAll(int fd, const char* data, size_t n, const std::string& path) {
+  size_t off = 0;
+  while (off < n) {
+    ssize_t w = ::write(fd, data + off, n - off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return Errno("write", path);
+    }
+    off += static_cast<size_t>(w);
+  }
+  return Status::Ok();
+}
+
+// Copies everything from src_fd (at its current offset) to dst_fd, 1 MiB at a time.
+Status CopyFd(int src_fd, const std::string& src, int dst_fd, const std::string& dst) {
+  std::vector<char> buf(1 << 20);
+  for (;;) {
+    ssize_t n = ::read(src_fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Errno("read", src);
+    }
+    if (n == 0) return Status::Ok();
+    TM_RETURN_IF_ERROR(WriteAll(dst_fd, buf.data(), static_cast<size_t>(n), dst));
+  }
+}
+
+// Copies file `src` to a new file `dst` (created, truncated), not fsynced.
+Status CopyFile(const std::string& src, const std::string& dst, int create_flags) {
+  int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return Errno("open", src);
+  int out = ::open(dst.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | create_flags, 0644);
+  if (out < 0) {
+    Status s = Errno("create", dst);
+    ::close(in);
+    return s;
+  }
+  Status s = CopyFd(in, src, out, dst);
+  ::close(in);
+  if (::close(out) != 0 && s.ok()) s = Errno("close", dst);
+  return s;
+}
+
+Status FsyncFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Errno("open", path);
+  int r = ::fsync(fd);
+  ::close(fd);
+  if (r != 0) return Errno("fsync", path);
+  return Status::Ok();
+}
+
 }  // namespace
+
+Status ObjectStore::PutFile(const std::string& name, const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Errno("open", path);
+  std::string data;
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      Status s = Errno("read", path);
+      ::close(fd);
+      return s;
+    }
+    if (n == 0) break;
+    data.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return Put(name, data);
+}
+
+Status ObjectStore::GetToFile(const std::string& name, const std::string& path) {
+  TM_ASSIGN_OR_RETURN(std::string data, Get(name));
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Errno("create", path);
+  Status s = WriteAll(fd, data.data(), data.size(), path);
+  if (::close(fd) != 0 && s.ok()) s = Errno("close", path);
+  return s;
+}
 
 Result<std::unique_ptr<ObjectStore>> OpenObjectStore(const std::string& url,
                                                      const ObjectStoreOptions& options) {
@@ -79,14 +161,20 @@ Result<std::unique_ptr<ObjectStore>> OpenObjectStore(const std::string& url,
 
 DirObjectStore::DirObjectStore(std::string root) : root_(std::move(root)) {}
 
-Status DirObjectStore::WriteTemp(const std::string& name, std::string_view data,
-                                 std::string* tmp_path, std::string* final_path) {
+Status DirObjectStore::TempPath(const std::string& name, std::string* tmp_path,
+                                std::string* final_path) {
   if (!ValidName(name)) return InvalidArgumentError("archive: bad object name " + name);
   *final_path = root_ + "/" + name;
   std::string dir = final_path->substr(0, final_path->rfind('/'));
   TM_RETURN_IF_ERROR(MkdirAll(dir));
   *tmp_path = dir + "/.tmp-" + std::to_string(::getpid()) + "-" +
               std::to_string(g_tmp_seq.fetch_add(1));
+  return Status::Ok();
+}
+
+Status DirObjectStore::WriteTemp(const std::string& name, std::string_view data,
+                                 std::string* tmp_path, std::string* final_path) {
+  TM_RETURN_IF_ERROR(TempPath(name, tmp_path, final_path));
   int fd = ::open(tmp_path->c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Errno("create", *tmp_path);
   size_t off = 0;
@@ -139,6 +227,42 @@ Status DirObjectStore::PutIfAbsent(const std::string& name, std::string_view dat
   return SyncDir(final_path.substr(0, final_path.rfind('/')));
 }
 
+Status DirObjectStore::PutFile(const std::string& name, const std::string& path) {
+  std::string tmp, final_path;
+  TM_RETURN_IF_ERROR(TempPath(name, &tmp, &final_path));
+  // Same file system: a second name for the finished file, no copy. Else
+  // (EXDEV, a file system without hard links, ...) a copy.
+  if (::link(path.c_str(), tmp.c_str()) != 0) {
+    if (errno == ENOENT && ::access(path.c_str(), F_OK) != 0) return Errno("open", path);
+    Status s = CopyFile(path, tmp, O_EXCL);
+    if (!s.ok()) {
+      ::unlink(tmp.c_str());
+      return s;
+    }
+  }
+  Status s = FsyncFile(tmp);
+  if (s.ok() && ::rename(tmp.c_str(), final_path.c_str()) != 0) s = Errno("rename", final_path);
+  if (!s.ok()) {
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  return SyncDir(final_path.substr(0, final_path.rfind('/')));
+}
+
+std::string DirObjectStore::LocalPath(const std::string& name) const {
+  if (!ValidName(name)) return "";
+  return root_ + "/" + name;
+}
+
+Status DirObjectStore::GetToFile(const std::string& name, const std::string& path) {
+  if (!ValidName(name)) return InvalidArgumentError("archive: bad object name " + name);
+  const std::string src = root_ + "/" + name;
+  if (::access(src.c_str(), F_OK) != 0 && errno == ENOENT) {
+    return NotFoundError("archive: object " + name + " not found in " + url());
+  }
+  return CopyFile(src, path, O_TRUNC);
+}
+
 Result<std::string> DirObjectStore::Get(const std::string& name) {
   if (!ValidName(name)) return InvalidArgumentError("archive: bad object name " + name);
   std::string path = root_ + "/" + name;
@@ -148,6 +272,10 @@ Result<std::string> DirObjectStore::Get(const std::string& name) {
     return Errno("open", path);
   }
   std::string out;
+  // One allocation of the object's size (chunks are up to ~8 MiB, read by
+  // several prefetch threads at once): no doubling growth.
+  struct stat st;
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<size_t>(st.st_size));
   char buf[1 << 16];
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof buf);

@@ -40,6 +40,26 @@ class ObjectStore {
   virtual Status PutIfAbsent(const std::string& name, std::string_view data) = 0;
   virtual Result<std::string> Get(const std::string& name) = 0;
   virtual Status Delete(const std::string& name) = 0;
+
+  // Large objects (base snapshots), with memory bounded by a constant:
+  //
+  // Creates or replaces `name` with the content of the local file `path`,
+  // never holding the whole file in memory (the directory store hard-links
+  // or copies it, S3 uploads it part by part). Same durability and
+  // atomicity as Put. `path` must not change while this runs, nor
+  // afterwards (the directory store may hard-link it; unlinking it is
+  // fine). Errors as Put, plus kIoError naming `path` if it cannot be read.
+  // The default reads the file into memory and calls Put (test stores).
+  virtual Status PutFile(const std::string& name, const std::string& path);
+  // Writes object `name` into the local file `path` (created or truncated,
+  // not fsynced), streaming. kNotFound as Get; on any error `path` may hold
+  // a partial copy that the caller removes. The default goes through Get.
+  virtual Status GetToFile(const std::string& name, const std::string& path);
+  // Where object `name` can be read in place on the local file system
+  // (directory store), or "" when it must be fetched (GetToFile). The path
+  // may name a missing file (object not found).
+  virtual std::string LocalPath(const std::string& name) const { return ""; }
+
   // Every object whose name starts with `prefix`, sorted by name.
   virtual Result<std::vector<ObjectInfo>> List(const std::string& prefix) = 0;
   // Human-readable target ("file:///x", "s3://b/p").
@@ -70,10 +90,16 @@ class DirObjectStore final : public ObjectStore {
   Status PutIfAbsent(const std::string& name, std::string_view data) override;
   Result<std::string> Get(const std::string& name) override;
   Status Delete(const std::string& name) override;
+  // link(2) of `path` to a temporary name in the target directory (a copy
+  // when that fails, e.g. across file systems), fsync, rename, fsync dir.
+  Status PutFile(const std::string& name, const std::string& path) override;
+  Status GetToFile(const std::string& name, const std::string& path) override;
+  std::string LocalPath(const std::string& name) const override;
   Result<std::vector<ObjectInfo>> List(const std::string& prefix) override;
   std::string url() const override { return "file://" + root_; }
 
  private:
+  Status TempPath(const std::string& name, std::string* tmp_path, std::string* final_path);
   Status WriteTemp(const std::string& name, std::string_view data, std::string* tmp_path,
                    std::string* final_path);
   const std::string root_;

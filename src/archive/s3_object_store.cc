@@ -1,8 +1,13 @@
 #include "archive/s3_object_store.h"
 
 #include <curl/curl.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <functional>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -81,6 +86,40 @@ size_t WriteCb(char* ptr, size_t size, size_t n, void* ud) {
   return size * n;
 }
 
+// GetToFile: a 2xx response body goes to the file as it arrives (never
+// whole in memory); any other body (an S3 XML error) to `error_body`.
+struct FileSink {
+  int fd = -1;
+  std::string path;
+  CURL* handle = nullptr;
+  uint64_t offset = 0;
+  int error = 0;  // errno of a failed local write (the transfer is aborted)
+  std::string* error_body = nullptr;
+};
+
+size_t FileWriteCb(char* ptr, size_t size, size_t n, void* ud) {
+  auto* f = static_cast<FileSink*>(ud);
+  const size_t len = size * n;
+  long code = 0;
+  curl_easy_getinfo(f->handle, CURLINFO_RESPONSE_CODE, &code);
+  if (code < 200 || code >= 300) {
+    if (f->error_body->size() < (64u << 10)) f->error_body->append(ptr, len);
+    return len;
+  }
+  size_t done = 0;
+  while (done < len) {
+    ssize_t w = ::pwrite(f->fd, ptr + done, len - done, static_cast<off_t>(f->offset));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      f->error = errno;
+      return 0;  // aborts the transfer (CURLE_WRITE_ERROR)
+    }
+    done += static_cast<size_t>(w);
+    f->offset += static_cast<uint64_t>(w);
+  }
+  return len;
+}
+
 size_t ReadCb(char* buf, size_t size, size_t n, void* ud) {
   auto* u = static_cast<UploadState*>(ud);
   size_t len = std::min(size * n, u->data.size() - u->offset);
@@ -111,9 +150,62 @@ class S3Store final : public ObjectStore {
   }
 
   Status Put(const std::string& name, std::string_view data) override {
-    if (data.size() > c_.multipart_threshold) return PutMultipart(name, data);
+    if (data.size() > c_.multipart_threshold) {
+      return PutMultipart(name, data.size(), [&](uint64_t off, uint64_t len, std::string* out) {
+        out->assign(data.substr(off, len));
+        return Status::Ok();
+      });
+    }
     Response r = Do("PUT", Key(name), "", data, {});
     return Check(r, "PUT", name);
+  }
+
+  // Up to multipart_threshold: read whole (<= 16 MiB) and PUT. Above: one
+  // part in memory at a time (part_size, 8 MiB).
+  Status PutFile(const std::string& name, const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return LocalError("open", path);
+    struct Closer {
+      int fd;
+      ~Closer() { ::close(fd); }
+    } closer{fd};
+    struct stat st;
+    if (::fstat(fd, &st) != 0) return LocalError("stat", path);
+    const uint64_t size = static_cast<uint64_t>(st.st_size);
+    auto read_at = [&](uint64_t off, uint64_t len, std::string* out) -> Status {
+      out->resize(len);
+      size_t done = 0;
+      while (done < len) {
+        ssize_t n = ::pread(fd, out->data() + done, len - done, static_cast<off_t>(off + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return LocalError("read", path);
+        if (n == 0) return IoError("archive: " + path + " shrank while being uploaded");
+        done += static_cast<size_t>(n);
+      }
+      return Status::Ok();
+    };
+    if (size > c_.multipart_threshold) return PutMultipart(name, size, read_at);
+    std::string data;
+    TM_RETURN_IF_ERROR(read_at(0, size, &data));
+    return Put(name, data);
+  }
+
+  Status GetToFile(const std::string& name, const std::string& path) override {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return LocalError("create", path);
+    FileSink sink;
+    sink.fd = fd;
+    sink.path = path;
+    Response r = Do("GET", Key(name), "", {}, {}, &sink);
+    const int close_rc = ::close(fd);
+    if (sink.error != 0) {
+      errno = sink.error;
+      return LocalError("write", path);
+    }
+    if (r.status == 404) return NotFoundError("archive: object " + name + " not found in " + url());
+    TM_RETURN_IF_ERROR(Check(r, "GET", name));
+    if (close_rc != 0) return LocalError("close", path);
+    return Status::Ok();
   }
 
   Status PutIfAbsent(const std::string& name, std::string_view data) override {
@@ -201,12 +293,28 @@ class S3Store final : public ObjectStore {
     return IoError(msg);
   }
 
+  static Status LocalError(const char* what, const std::string& path) {
+    return IoError(std::string("archive: ") + what + " " + path + ": " + std::strerror(errno));
+  }
+
+  // `sink`: stream a 2xx response body into a file (GetToFile); each attempt
+  // starts the file over.
   Response Do(const char* method, const std::string& key, const std::string& query,
-              std::string_view body, const std::vector<std::string>& extra_headers) {
+              std::string_view body, const std::vector<std::string>& extra_headers,
+              FileSink* sink = nullptr) {
     Response r;
     int64_t backoff_ms = 100;
     for (int attempt = 1; attempt <= c_.max_attempts; ++attempt) {
-      r = Once(method, key, query, body, extra_headers);
+      if (sink != nullptr) {
+        sink->offset = 0;
+        sink->error = 0;
+        if (::ftruncate(sink->fd, 0) != 0) {
+          sink->error = errno;
+          break;
+        }
+      }
+      r = Once(method, key, query, body, extra_headers, sink);
+      if (sink != nullptr && sink->error != 0) break;  // local disk: not retried
       bool retry = r.curl != CURLE_OK || r.status >= 500 || r.status == 429;
       if (!retry || attempt == c_.max_attempts) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
@@ -216,7 +324,8 @@ class S3Store final : public ObjectStore {
   }
 
   Response Once(const char* method, const std::string& key, const std::string& query,
-                std::string_view body, const std::vector<std::string>& extra_headers) {
+                std::string_view body, const std::vector<std::string>& extra_headers,
+                FileSink* sink) {
     thread_local std::unique_ptr<CURL, void (*)(CURL*)> handle(curl_easy_init(), curl_easy_cleanup);
     CURL* h = handle.get();
     curl_easy_reset(h);
@@ -226,12 +335,26 @@ class S3Store final : public ObjectStore {
     curl_easy_setopt(h, CURLOPT_URL, u.c_str());
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, c_.timeout_seconds);
+    if (sink != nullptr) {
+      // A large object may take longer than any fixed limit: fail only when
+      // the transfer stalls (under 1 byte/s for timeout_seconds).
+      curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+      curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c_.timeout_seconds);
+    } else {
+      curl_easy_setopt(h, CURLOPT_TIMEOUT, c_.timeout_seconds);
+    }
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(h, CURLOPT_AWS_SIGV4, sigv4_.c_str());
     curl_easy_setopt(h, CURLOPT_USERPWD, userpwd_.c_str());
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, WriteCb);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r.body);
+    if (sink != nullptr) {
+      sink->handle = h;
+      sink->error_body = &r.body;
+      curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, FileWriteCb);
+      curl_easy_setopt(h, CURLOPT_WRITEDATA, sink);
+    } else {
+      curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, WriteCb);
+      curl_easy_setopt(h, CURLOPT_WRITEDATA, &r.body);
+    }
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, HeaderCb);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &r.etag);
     struct curl_slist* hdrs = nullptr;
@@ -269,22 +392,31 @@ class S3Store final : public ObjectStore {
     return r;
   }
 
-  Status PutMultipart(const std::string& name, std::string_view data) {
+  // Multipart upload of `total` bytes; `read_part(offset, len, out)` provides
+  // each part in turn, so only one part is in memory. The part size grows
+  // past part_size when needed to stay within S3's 10,000 parts.
+  using PartReader = std::function<Status(uint64_t offset, uint64_t len, std::string* out)>;
+  Status PutMultipart(const std::string& name, uint64_t total, const PartReader& read_part) {
     const std::string key = Key(name);
     Response r = Do("POST", key, "uploads=", "", {});
     TM_RETURN_IF_ERROR(Check(r, "CreateMultipartUpload", name));
     auto ids = XmlAll(r.body, "UploadId");
     if (ids.empty()) return IoError("archive: S3 CreateMultipartUpload " + name + ": no UploadId");
     const std::string upload_id = ids[0];
+    const uint64_t part_size = std::max<uint64_t>(c_.part_size, (total + 9999) / 10000);
     std::string complete = "<CompleteMultipartUpload>";
     int part = 0;
-    for (size_t off = 0; off < data.size(); off += c_.part_size) {
+    std::string piece;
+    for (uint64_t off = 0; off < total; off += part_size) {
       ++part;
-      std::string_view piece = data.substr(off, c_.part_size);
-      Response pr = Do("PUT", key,
-                       "partNumber=" + std::to_string(part) + "&uploadId=" + UriEncode(upload_id, true),
-                       piece, {});
-      Status s = Check(pr, "UploadPart", name);
+      Status s = read_part(off, std::min<uint64_t>(part_size, total - off), &piece);
+      Response pr;
+      if (s.ok()) {
+        pr = Do("PUT", key,
+                "partNumber=" + std::to_string(part) + "&uploadId=" + UriEncode(upload_id, true),
+                piece, {});
+        s = Check(pr, "UploadPart", name);
+      }
       if (!s.ok()) {
         Do("DELETE", key, "uploadId=" + UriEncode(upload_id, true), "", {});
         return s;
@@ -292,6 +424,8 @@ class S3Store final : public ObjectStore {
       complete += "<Part><PartNumber>" + std::to_string(part) + "</PartNumber><ETag>" + pr.etag +
                   "</ETag></Part>";
     }
+    piece.clear();
+    piece.shrink_to_fit();
     complete += "</CompleteMultipartUpload>";
     r = Do("POST", key, "uploadId=" + UriEncode(upload_id, true), complete, {});
     Status s = Check(r, "CompleteMultipartUpload", name);

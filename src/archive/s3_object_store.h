@@ -9,6 +9,10 @@
 // s3rver, which overwrites). Every request carries x-amz-content-sha256 with
 // the real payload hash, and is retried (max_attempts, exponential backoff
 // from 100 ms) on transport errors, 5xx and 429/503 SlowDown.
+// Large objects with bounded memory: PutFile reads one part (part_size,
+// grown past it only to stay within 10,000 parts) from the file at a time;
+// GetToFile streams the body into the file (a retry starts it over; no
+// overall time limit, only a stall limit of timeout_seconds).
 //
 // Addressing: path-style http(s)://endpoint/bucket/key (default; the only
 // one s3rver supports with an IP host) or virtual-hosted bucket.endpoint.

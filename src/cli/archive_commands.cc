@@ -453,7 +453,9 @@ int RunVerify() {
   if (!store.ok()) return Fail(store.status());
   auto tl = PickTimeline(store->get(), st.timeline);
   if (!tl.ok()) return Fail(tl.status());
-  auto rep = archive::Verify(store->get(), *tl, st.deep);
+  // Bases of a remote archive are downloaded (one at a time) to be checked
+  // with bounded memory: into --scratch-dir if given, else $TMPDIR.
+  auto rep = archive::Verify(store->get(), *tl, st.deep, st.scratch_dir);
   if (!rep.ok()) return Fail(rep.status());
   std::printf("timeline %s: %llu bases, %llu chunks, %llu entries, %.1f MiB checked%s\n",
               archive::TimelineHex(*tl).c_str(), static_cast<unsigned long long>(rep->bases),
@@ -644,7 +646,8 @@ void AddArchiveCommands(CLI::App* app) {
                       "Also decompress and decode every object, and restore to every recorded "
                       "HashKV point to compare the restored store's HashKV");
   st.verify->add_option("--scratch-dir", st.scratch_dir,
-                        "Where --deep builds its scratch stores (default: a new dir in $TMPDIR)");
+                        "Where --deep builds its scratch stores and where bases of an S3 archive "
+                        "are downloaded to be checked (default: $TMPDIR)");
   AddStoreFlags(st.verify);
 }
 

@@ -41,47 +41,109 @@ struct SnapRecord {
   std::string_view key, value;
 };
 
-bool GetVarint(std::string_view* in, uint64_t* v) {
-  uint64_t r = 0;
-  for (int shift = 0; shift <= 63 && !in->empty(); shift += 7) {
-    uint8_t b = static_cast<uint8_t>(in->front());
-    in->remove_prefix(1);
-    r |= static_cast<uint64_t>(b & 0x7f) << shift;
-    if ((b & 0x80) == 0) {
-      *v = r;
-      return true;
-    }
-  }
-  return false;
-}
+// Reads TMSNAP01 records from a byte stream, one at a time, with a buffer of
+// ~1 MiB (or one record, if larger): memory does not grow with the snapshot.
+// Stops at the end record; what follows it (padding) is left unread.
+class SnapRecordReader {
+ public:
+  explicit SnapRecordReader(archive::ByteReader* in) : in_(in) {}
 
-// Calls fn for every record; kCorruption on malformed input.
-Status ForEachSnapRecord(std::string_view snap, const std::function<Status(const SnapRecord&)>& fn) {
-  if (snap.substr(0, 8) != "TMSNAP01") return CorruptionError("base snapshot: bad magic");
-  std::string_view in = snap.substr(8);
-  uint64_t count = 0;
-  while (!in.empty()) {
-    uint8_t cf = static_cast<uint8_t>(in.front());
-    in.remove_prefix(1);
+  // Checks the magic.
+  Status Start() {
+    mark_ = pos_ = 0;
+    TM_ASSIGN_OR_RETURN(size_t have, Fill(8));
+    if (have < 8 || std::string_view(buf_).substr(pos_, 8) != "TMSNAP01") {
+      return CorruptionError("base snapshot: bad magic");
+    }
+    pos_ += 8;
+    return Status::Ok();
+  }
+
+  // The next record (views valid until the next call); false after the end
+  // record (whose count is checked).
+  Result<bool> Next(SnapRecord* r) {
+    mark_ = pos_;  // the buffer keeps this record's bytes until it is returned
+    TM_ASSIGN_OR_RETURN(size_t have, Fill(1));
+    if (have == 0) return CorruptionError("base snapshot: no end record");
+    const uint8_t cf = static_cast<uint8_t>(buf_[pos_++]);
     if (cf == 0xFF) {
       uint64_t n = 0;
-      if (!GetVarint(&in, &n) || n != count) {
-        return CorruptionError("base snapshot: end record count mismatch");
-      }
-      return Status::Ok();
+      TM_ASSIGN_OR_RETURN(bool ok, Varint(&n));
+      if (!ok || n != count_) return CorruptionError("base snapshot: end record count mismatch");
+      return false;
     }
     uint64_t kl = 0, vl = 0;
-    if (!GetVarint(&in, &kl) || in.size() < kl) return CorruptionError("base snapshot: bad key");
-    std::string_view key = in.substr(0, kl);
-    in.remove_prefix(kl);
-    if (!GetVarint(&in, &vl) || in.size() < vl) return CorruptionError("base snapshot: bad value");
-    std::string_view value = in.substr(0, vl);
-    in.remove_prefix(vl);
-    TM_RETURN_IF_ERROR(fn(SnapRecord{cf, key, value}));
-    ++count;
+    TM_ASSIGN_OR_RETURN(bool ok, Varint(&kl));
+    if (!ok || kl > kMaxField) return CorruptionError("base snapshot: bad key");
+    TM_ASSIGN_OR_RETURN(have, Fill(kl));
+    if (have < kl) return CorruptionError("base snapshot: bad key");
+    const size_t key_rel = pos_ - mark_;  // Fill may move the bytes, not this offset
+    pos_ += kl;
+    TM_ASSIGN_OR_RETURN(ok, Varint(&vl));
+    if (!ok || vl > kMaxField) return CorruptionError("base snapshot: bad value");
+    TM_ASSIGN_OR_RETURN(have, Fill(vl));
+    if (have < vl) return CorruptionError("base snapshot: bad value");
+    r->cf = cf;
+    r->key = std::string_view(buf_).substr(mark_ + key_rel, kl);
+    r->value = std::string_view(buf_).substr(pos_, vl);
+    pos_ += vl;
+    ++count_;
+    return true;
   }
-  return CorruptionError("base snapshot: no end record");
-}
+
+ private:
+  static constexpr size_t kChunk = 1 << 20;
+  static constexpr uint64_t kMaxField = 1ull << 32;  // no key or value is near this
+
+  // Makes `n` bytes available at pos_ (fewer only at the end of the stream);
+  // returns how many are. Drops the bytes before mark_ (already returned),
+  // which moves pos_ and mark_ alike.
+  Result<size_t> Fill(uint64_t n) {
+    if (buf_.size() - pos_ >= n) return static_cast<size_t>(n);
+    if (mark_ > 0) {
+      buf_.erase(0, mark_);
+      pos_ -= mark_;
+      mark_ = 0;
+    }
+    while (buf_.size() - pos_ < n && !eof_) {
+      const size_t old = buf_.size();
+      const size_t want = std::max<size_t>(kChunk, static_cast<size_t>(n - (old - pos_)));
+      buf_.resize(old + want);
+      auto got = in_->Read(buf_.data() + old, want);
+      if (!got.ok()) {
+        buf_.resize(old);
+        return got.status();
+      }
+      buf_.resize(old + *got);
+      if (*got == 0) eof_ = true;
+    }
+    return static_cast<size_t>(std::min<uint64_t>(n, buf_.size() - pos_));
+  }
+
+  // LEB128 at pos_; false if malformed or cut short.
+  Result<bool> Varint(uint64_t* v) {
+    TM_ASSIGN_OR_RETURN(size_t have, Fill(10));
+    std::string_view in = std::string_view(buf_).substr(pos_, have);
+    uint64_t r = 0;
+    for (size_t i = 0; i < in.size() && i < 10; ++i) {
+      const uint8_t b = static_cast<uint8_t>(in[i]);
+      r |= static_cast<uint64_t>(b & 0x7f) << (7 * i);
+      if ((b & 0x80) == 0) {
+        pos_ += i + 1;
+        *v = r;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  archive::ByteReader* in_;
+  std::string buf_;
+  size_t pos_ = 0;   // next byte to parse
+  size_t mark_ = 0;  // start of the record being parsed (bytes before it are done)
+  bool eof_ = false;
+  uint64_t count_ = 0;
+};
 
 uint64_t Be64(std::string_view v) {
   uint64_t r = 0;
@@ -190,24 +252,28 @@ Result<MetaState> ReadMetaState(storage::Engine* engine, const storage::Snapshot
 
 class StorageBaseSource final : public archive::BaseSource {
  public:
-  StorageBaseSource(storage::Engine* engine, mvcc::Store* store, RevisionTracker* revisions,
-                    std::string tmp_path)
-      : engine_(engine), store_(store), revisions_(revisions), tmp_(std::move(tmp_path)) {}
+  StorageBaseSource(storage::Engine* engine, mvcc::Store* store, RevisionTracker* revisions)
+      : engine_(engine), store_(store), revisions_(revisions) {}
 
-  Result<archive::BaseSnapshot> TakeBase() override {
-    TM_ASSIGN_OR_RETURN(SnapshotInfo info, WriteSnapshotFile(engine_, tmp_));
-    (void)info;
+  // Streams the storage snapshot into `out` (no copy of it is kept); index,
+  // revision and compact revision come from its own meta records, which are
+  // written last.
+  Result<archive::BaseSnapshot> WriteBase(const archive::SnapshotSink& out) override {
     archive::BaseSnapshot b;
-    b.bytes = ReadFile(tmp_);
-    ::unlink(tmp_.c_str());
     int64_t compact = -1;
-    TM_RETURN_IF_ERROR(ForEachSnapRecord(b.bytes, [&](const SnapRecord& r) {
-      if (r.cf != storage::kMetaCf.id || r.value.size() != 8) return Status::Ok();
-      if (r.key == mvcc::codec::kMetaAppliedIndex) b.index = Be64(r.value);
-      if (r.key == mvcc::codec::kMetaCurrentRev) b.revision = static_cast<int64_t>(Be64(r.value));
-      if (r.key == mvcc::codec::kMetaCompactRev) compact = static_cast<int64_t>(Be64(r.value));
-      return Status::Ok();
-    }));
+    TM_ASSIGN_OR_RETURN(SnapshotInfo info,
+                        WriteSnapshot(engine_, out,
+                                      [&](uint8_t cf, std::string_view key, std::string_view value) {
+                                        if (cf != storage::kMetaCf.id || value.size() != 8) return;
+                                        if (key == mvcc::codec::kMetaAppliedIndex) b.index = Be64(value);
+                                        if (key == mvcc::codec::kMetaCurrentRev) {
+                                          b.revision = static_cast<int64_t>(Be64(value));
+                                        }
+                                        if (key == mvcc::codec::kMetaCompactRev) {
+                                          compact = static_cast<int64_t>(Be64(value));
+                                        }
+                                      }));
+    (void)info;
     b.hash_kv = HashAt(MetaState{b.index, b.revision, compact});
     return b;
   }
@@ -246,7 +312,6 @@ class StorageBaseSource final : public archive::BaseSource {
   storage::Engine* engine_;
   mvcc::Store* store_;
   RevisionTracker* revisions_;
-  std::string tmp_;
 };
 
 uint64_t RandomTimeline() {
@@ -348,8 +413,10 @@ Status OpenArchive(Core* c) {
     tl = t;
   }
   rt->timeline = *tl;
-  rt->base = std::make_unique<StorageBaseSource>(c->engine.get(), c->store.get(), &rt->revisions,
-                                                 c->data_path("archive-base.tmp"));
+  rt->base = std::make_unique<StorageBaseSource>(c->engine.get(), c->store.get(), &rt->revisions);
+  // Bases are built in <data-dir>/archive-spool/ (cleaned by the archiver at
+  // start); older binaries built them in memory via this file.
+  ::unlink(c->data_path("archive-base.tmp").c_str());
   archive::ArchiverOptions ao;
   ao.timeline = tl->timeline;
   ao.parent_timeline = tl->parent;
@@ -360,6 +427,7 @@ Status OpenArchive(Core* c) {
   ao.base_interval_nanos = o.archive_base_interval_ms * 1000000;
   ao.base_every_entries = static_cast<uint64_t>(o.archive_base_every_entries);
   ao.hashkv_interval_nanos = o.archive_hashkv_interval_ms * 1000000;
+  ao.spool_dir = c->data_path("archive-spool");
   // Entries are kept in memory only up to the spool limit (beyond it they are
   // read back from the WAL, or, with --archive-spool-policy continue, gone).
   ao.memory_queue_bytes = static_cast<uint64_t>(
@@ -521,9 +589,17 @@ class StoreSink final : public archive::RestoreSink {
     return engine_->Write(mark);
   }
 
-  Status LoadBase(const archive::BaseHeader& header, std::string_view snapshot) override {
+  // Record by record from the stream, in write batches of ~4 MiB: memory
+  // is bounded by the batch, the reader's buffers and RocksDB's memtables,
+  // not by the snapshot's size.
+  Status LoadBase(const archive::BaseHeader& header, archive::ByteReader* snapshot) override {
     auto batch = std::make_unique<storage::WriteBatch>(engine_.get());
-    TM_RETURN_IF_ERROR(ForEachSnapRecord(snapshot, [&](const SnapRecord& r) -> Status {
+    SnapRecordReader records(snapshot);
+    TM_RETURN_IF_ERROR(records.Start());
+    SnapRecord r{};
+    for (;;) {
+      TM_ASSIGN_OR_RETURN(bool more, records.Next(&r));
+      if (!more) break;
       if (r.cf == 0 || r.cf > storage::kMetaCf.id) {
         return CorruptionError("base snapshot: unknown column family " + std::to_string(r.cf));
       }
@@ -532,8 +608,7 @@ class StoreSink final : public archive::RestoreSink {
         TM_RETURN_IF_ERROR(engine_->Write(*batch));
         batch->Clear();
       }
-      return Status::Ok();
-    }));
+    }
     if (!batch->empty()) TM_RETURN_IF_ERROR(engine_->Write(*batch));
     TM_RETURN_IF_ERROR(engine_->Flush());
     // Now the same state machine the server builds in Server::Open, except
@@ -692,7 +767,7 @@ Result<RestoreSummary> RestoreDataDir(const RestoreRequest& req) {
                         archive::Restore(store.get(), timeline, req.target, &sink,
                                          req.log ? req.log
                                                  : [](const std::string& m) { log::Info(m); },
-                                         req.progress));
+                                         req.progress, /*spool_dir=*/building));
     if (req.bump_revision != 0 || req.mark_compacted) {
       if (req.bump_revision <= 0 || !req.mark_compacted) {
         return InvalidArgumentError(
@@ -765,7 +840,7 @@ Result<std::vector<HashKVCheck>> CheckArchiveHashKV(archive::ObjectStore* store,
       archive::RestoreTarget target;
       target.kind = archive::RestoreTarget::Kind::kIndex;
       target.index = ref.index;
-      if (s.ok()) s = archive::Restore(store, timeline, target, &sink).status();
+      if (s.ok()) s = archive::Restore(store, timeline, target, &sink, {}, {}, dir).status();
       if (!s.ok()) {
         c.problem = "cannot restore to index " + std::to_string(ref.index) + " for HashKV record " +
                     ref.name + ": " + s.message();
