@@ -1,12 +1,15 @@
 #include "archive/archiver.h"
 
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 
 #include <nlohmann/json.hpp>
 
@@ -46,6 +49,14 @@ void Archiver::Start() {
   }
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "archiver");
+    if (!options_.sync && options_.background_nice != 0) {
+      // Linux: a thread's nice value is per thread (PRIO_PROCESS with a tid).
+      if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), options_.background_nice) != 0) {
+        log::Warn("archive: cannot lower the archiver thread's priority",
+                  {{"nice", static_cast<int64_t>(options_.background_nice)},
+                   {"error", std::string(std::strerror(errno))}});
+      }
+    }
     Loop();
   });
 }

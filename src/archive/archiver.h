@@ -118,6 +118,12 @@ struct ArchiverOptions {
   // "*.spool" files. Empty: $TMPDIR (or /tmp), nothing removed at Start.
   std::string spool_dir;
   bool sync = false;                             // --archive-sync: ship immediately
+  // Without --archive-sync the archiver is background work (the lag target
+  // is a second, its CPU ~1.3 us per put): its thread runs at this nice value
+  // so that on a saturated machine it yields to the request path, as
+  // RocksDB's compaction threads do. 0 = unchanged. Ignored in sync mode,
+  // where every ack waits for the archiver.
+  int background_nice = 5;
   uint64_t memory_queue_bytes = 64u << 20;
   int zstd_level = 3;
 };

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -330,6 +331,49 @@ TEST_F(ArchiverTest, BusyQueueShipsBeforeTheInterval) {
   // under 4 KiB (~100 entries), which waits for the interval.
   EXPECT_GE(wait_archived(380), 380u);
   a.Stop();
+}
+
+// The nice value of this process's thread named `name` (-100 if none).
+int ThreadNice(const std::string& name) {
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream stat(e.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    const size_t open = line.find('('), close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    if (line.substr(open + 1, close - open - 1) != name) continue;
+    std::istringstream rest(line.substr(close + 2));
+    std::string field;
+    // Fields after the name start at 3 (state); nice is field 19.
+    for (int i = 3; i <= 19 && rest >> field; ++i) {
+    }
+    return std::stoi(field);
+  }
+  return -100;
+}
+
+// Async mode: the archiver is background work and runs niced; in sync mode
+// every ack waits for it, so it keeps the normal priority.
+TEST_F(ArchiverTest, AsyncArchiverThreadRunsAtBackgroundPriority) {
+  for (bool sync : {false, true}) {
+    SCOPED_TRACE(sync ? "sync" : "async");
+    FakeBase base(wal_.get());
+    ArchiverOptions o = Opts(sync ? 12 : 11);
+    EXPECT_GT(o.background_nice, 0) << "the default lowers the async archiver's priority";
+    o.background_nice = 7;
+    o.sync = sync;
+    Archiver a(store_.get(), wal_.get(), &base, &clock_, o);
+    a.Start();
+    int nice = -100;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      nice = ThreadNice("archiver");
+      if (nice != -100 && (sync || nice != 0)) break;  // set right after the thread starts
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    EXPECT_EQ(nice, sync ? 0 : 7);
+    a.Stop();
+  }
 }
 
 // Bases are built in the spool dir and uploaded from there: the file is gone
