@@ -90,6 +90,29 @@ Status CopyFile(const std::string& src, const std::string& dst, int create_flags
   return s;
 }
 
+// Reads the open file `fd` (named `path` in errors) to its end and closes
+// it. One allocation of the file's size (chunks are up to ~8 MiB, read by
+// several prefetch threads at once): no doubling growth.
+Result<std::string> ReadFdAndClose(int fd, const std::string& path) {
+  std::string out;
+  struct stat st;
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<size_t>(st.st_size));
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      Status s = Errno("read", path);
+      ::close(fd);
+      return s;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
 Status FsyncFile(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Errno("open", path);
@@ -104,20 +127,7 @@ Status FsyncFile(const std::string& path) {
 Status ObjectStore::PutFile(const std::string& name, const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Errno("open", path);
-  std::string data;
-  char buf[1 << 16];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      Status s = Errno("read", path);
-      ::close(fd);
-      return s;
-    }
-    if (n == 0) break;
-    data.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
+  TM_ASSIGN_OR_RETURN(std::string data, ReadFdAndClose(fd, path));
   return Put(name, data);
 }
 
@@ -271,25 +281,7 @@ Result<std::string> DirObjectStore::Get(const std::string& name) {
     if (errno == ENOENT) return NotFoundError("archive: object " + name + " not found in " + url());
     return Errno("open", path);
   }
-  std::string out;
-  // One allocation of the object's size (chunks are up to ~8 MiB, read by
-  // several prefetch threads at once): no doubling growth.
-  struct stat st;
-  if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<size_t>(st.st_size));
-  char buf[1 << 16];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      Status s = Errno("read", path);
-      ::close(fd);
-      return s;
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return out;
+  return ReadFdAndClose(fd, path);
 }
 
 Status DirObjectStore::Delete(const std::string& name) {
