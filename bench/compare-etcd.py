@@ -104,12 +104,14 @@ def _watch(cfg, put_rate=None):
             puts * watchers // watched)
 
 
-def _watch_latency(cfg):
+def _watch_latency(cfg, clients=100):
     n = cfg.watch_latency_puts
-    # 100 clients = 100 watchers of one key; one result per watcher per put.
-    return (["watch-latency"] + _multi(cfg) +
-            [f"--total={n}", f"--put-rate={cfg.watch_latency_rate}",
-             f"--key-size={KEY_SIZE}", f"--val-size={VAL_SIZE}"], n * 100)
+    # `clients` watchers of one key; one result per watcher per put. The tool
+    # spreads clients over the 10 connections and each connection's watchers
+    # share one Watch stream: 100 clients = 10 watchers per stream, 10 = one.
+    return (["watch-latency", "--conns=10", f"--clients={clients}",
+             f"--total={n}", f"--put-rate={cfg.watch_latency_rate}",
+             f"--key-size={KEY_SIZE}", f"--val-size={VAL_SIZE}"], n * clients)
 
 
 TESTS = [
@@ -133,6 +135,8 @@ TESTS = [
     Test("watch-hi", "watch, 1000 watchers, puts at 50k/s (events/s)", "watch", "events",
          lambda c: _watch(c, put_rate=50000)),
     Test("watch-latency", "watch-latency, 100 watchers", "watch", "latency", _watch_latency),
+    Test("watch-latency-1ps", "watch-latency, 10 watchers, one per stream", "watch", "latency",
+         lambda c: _watch_latency(c, clients=10)),
     Test("lease-keepalive", "lease-keepalive", "watch", "rps",
          lambda c: (["lease-keepalive"] + _multi(c) + [f"--total={c.total}"], c.total)),
 ]
