@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -318,6 +319,21 @@ Result<BaseFileInfo> Archiver::BuildBase(const std::string& path, BaseSnapshot* 
   return writer->Finish(h);
 }
 
+Status Archiver::CheckSpoolRoom(const std::string& dir) {
+  const uint64_t need = base_->EstimateBaseBytes();
+  struct statvfs fs;
+  if (::statvfs(dir.c_str(), &fs) != 0) return Status::Ok();  // unknown: let the write tell
+  const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  if (need > free_bytes || free_bytes - need < options_.min_free_bytes) {
+    return Status(Code::kResourceExhausted,
+        "archive: not enough free space to build a base snapshot in " + dir + ": the store is ~" +
+        std::to_string(need) + " bytes and " + std::to_string(options_.min_free_bytes) +
+        " must stay free, but only " + std::to_string(free_bytes) +
+        " are free; archiving waits for the base (free space, or move the data dir)");
+  }
+  return Status::Ok();
+}
+
 Status Archiver::ShipBase() {
   // The object is built in a spool file and uploaded from it: memory stays
   // bounded whatever the store size. The file is removed on every path.
@@ -325,6 +341,10 @@ Status Archiver::ShipBase() {
     ::mkdir(options_.spool_dir.c_str(), 0755);  // removed since Start? (EEXIST is the rule)
   }
   const std::string spool = SpoolPath();
+  if (Status room = CheckSpoolRoom(spool.substr(0, spool.rfind('/'))); !room.ok()) {
+    Failure(room);
+    return room;
+  }
   struct Remove {
     const std::string& path;
     ~Remove() { ::unlink(path.c_str()); }

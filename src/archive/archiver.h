@@ -93,6 +93,10 @@ class BaseSource {
     (void)index;
     return 0;
   }
+  // An upper estimate of a base's size in bytes (the store's size on disk),
+  // 0 if unknown. Before building a base the archiver checks that the spool
+  // dir's file system has this much free besides `min_free_bytes`.
+  virtual uint64_t EstimateBaseBytes() { return 0; }
 };
 
 struct ArchiverOptions {
@@ -124,6 +128,11 @@ struct ArchiverOptions {
   // RocksDB's compaction threads do. 0 = unchanged. Ignored in sync mode,
   // where every ack waits for the archiver.
   int background_nice = 5;
+  // A base is built only while the spool dir's file system keeps at least
+  // this much free after it (EstimateBaseBytes): the spool file must never
+  // fill the disk the WAL is on (a failed WAL write stops the server). The
+  // base is then retried with backoff; archiving waits (spool policy).
+  uint64_t min_free_bytes = 64u << 20;
   uint64_t memory_queue_bytes = 64u << 20;
   int zstd_level = 3;
 };
@@ -208,6 +217,9 @@ class Archiver {
   Result<BaseFileInfo> BuildBase(const std::string& path, BaseSnapshot* snap);
   // A fresh spool file name (options_.spool_dir, or $TMPDIR).
   std::string SpoolPath();
+  // kResourceExhausted (naming the dir and the numbers) when building a base
+  // in `dir` could leave less than options_.min_free_bytes free.
+  Status CheckSpoolRoom(const std::string& dir);
   Status ShipChunk(uint64_t upto);
   Status CollectEntries(uint64_t from, uint64_t upto, std::vector<wal::Entry>* out);
   Status PutChunk(const std::string& name, const std::string& bytes);

@@ -1,5 +1,6 @@
 #include "archive/archiver.h"
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -25,9 +26,11 @@ class FakeBase : public BaseSource {
     TM_RETURN_IF_ERROR(out("SNAP"));
     return BaseSnapshot{index, static_cast<int64_t>(index) + 1};
   }
+  uint64_t EstimateBaseBytes() override { return estimate.load(); }
   const wal::Wal* wal_;
   int taken = 0;
   uint64_t last_index = 0;
+  std::atomic<uint64_t> estimate{0};
 };
 
 class ArchiverTest : public ::testing::Test {
@@ -330,6 +333,35 @@ TEST_F(ArchiverTest, BusyQueueShipsBeforeTheInterval) {
   // Shipped without a Flush, within seconds: everything but the tail that is
   // under 4 KiB (~100 entries), which waits for the interval.
   EXPECT_GE(wait_archived(380), 380u);
+  a.Stop();
+}
+
+// A base that would leave less than min_free_bytes free is not built (no
+// spool file, a clear error, nothing archived); once there is room it ships.
+TEST_F(ArchiverTest, BaseWaitsForFreeSpaceInsteadOfFillingTheDisk) {
+  FakeBase base(wal_.get());
+  base.estimate = uint64_t{1} << 62;  // more than any disk here
+  Commit(3);
+  ArchiverOptions o = Opts(13);
+  Archiver a(store_.get(), wal_.get(), &base, &clock_, o);
+  a.Start();
+  Status s = a.Flush(300'000'000);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("not enough free space to build a base snapshot in " + o.spool_dir),
+            std::string::npos)
+      << s.ToString();
+  EXPECT_EQ(base.taken, 0);
+  EXPECT_EQ(a.archived_index(), 0u);
+  size_t spool_files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(o.spool_dir)) {
+    (void)e;
+    ++spool_files;
+  }
+  EXPECT_EQ(spool_files, 0u);
+  base.estimate = 0;  // room again: the retry (with backoff) ships it
+  EXPECT_TRUE(a.Flush(30'000'000'000).ok());
+  EXPECT_EQ(a.archived_index(), 3u);
+  EXPECT_EQ(base.taken, 1);
   a.Stop();
 }
 

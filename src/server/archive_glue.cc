@@ -255,6 +255,13 @@ class StorageBaseSource final : public archive::BaseSource {
   StorageBaseSource(storage::Engine* engine, mvcc::Store* store, RevisionTracker* revisions)
       : engine_(engine), store_(store), revisions_(revisions) {}
 
+  // The store's size on disk (SST files + memtables): a base holds the same
+  // records, zstd-compressed, so this bounds its spool file from above.
+  uint64_t EstimateBaseBytes() override {
+    auto size = engine_->ApproximateSizeBytes();
+    return size.ok() ? *size : 0;
+  }
+
   // Streams the storage snapshot into `out` (no copy of it is kept); index,
   // revision and compact revision come from its own meta records, which are
   // written last.
