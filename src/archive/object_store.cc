@@ -33,14 +33,18 @@ Status MkdirAll(const std::string& dir) {
   return Status::Ok();
 }
 
-Status SyncDir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return Errno("open dir", dir);
+// fsync(2) of an existing file or directory (`extra_flags` O_DIRECTORY);
+// errors name `what` and the path.
+Status FsyncPath(const std::string& path, int extra_flags, const std::string& what) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | extra_flags);
+  if (fd < 0) return Errno("open " + what, path);
   int r = ::fsync(fd);
   ::close(fd);
-  if (r != 0) return Errno("fsync dir", dir);
+  if (r != 0) return Errno("fsync " + what, path);
   return Status::Ok();
 }
+
+Status SyncDir(const std::string& dir) { return FsyncPath(dir, O_DIRECTORY, "dir"); }
 
 bool ValidName(const std::string& name) {
   if (name.empty() || name.front() == '/' || name.find("..") != std::string::npos) return false;
@@ -113,14 +117,7 @@ Result<std::string> ReadFdAndClose(int fd, const std::string& path) {
   return out;
 }
 
-Status FsyncFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Errno("open", path);
-  int r = ::fsync(fd);
-  ::close(fd);
-  if (r != 0) return Errno("fsync", path);
-  return Status::Ok();
-}
+Status FsyncFile(const std::string& path) { return FsyncPath(path, 0, "file"); }
 
 }  // namespace
 

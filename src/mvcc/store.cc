@@ -122,29 +122,14 @@ Status Store::Load() {
 
 Status Store::LoadLatestIndex() {
   latest_.clear();
-  auto it = engine_->NewIterator(storage::kKvCf);
-  std::string prefix;
-  it->SeekToFirst();
-  while (it->Valid()) {
-    // The first version met of a key is its newest (revisions sort newest
-    // first within a key).
-    TM_ASSIGN_OR_RETURN(codec::KvKeyParts parts, codec::SplitKvKey(it->key()));
-    prefix.assign(parts.prefix);
-    TM_ASSIGN_OR_RETURN(bool tombstone, codec::IsTombstone(it->value()));
-    if (!tombstone) {
-      TM_ASSIGN_OR_RETURN(std::string key, codec::UnescapePrefix(prefix));
-      latest_.emplace(std::move(key), parts.revision);
-    }
-    // Skip the older versions: a few Next()s, then one Seek past the key.
-    int steps = 0;
-    for (it->Next(); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      if (++steps >= 4) {
-        it->Seek(codec::PastKey(prefix));
-        break;
-      }
-    }
-  }
-  TM_RETURN_IF_ERROR(it->status());
+  // Every live key at the current revision, as a range read sees it (newest
+  // version per key, tombstones skipped, older versions seeked past).
+  KvView view(engine_, /*snapshot=*/nullptr, current_rev_.load());
+  TM_RETURN_IF_ERROR(view.Scan(std::string_view("\0", 1), std::string_view("\0", 1),
+                               KvView::Mode::kKeysOnly, [&](KeyValue&& kv) {
+                                 latest_.emplace(std::move(kv.key), kv.mod_revision);
+                                 return true;
+                               }));
   if (latest_.size() != key_count_.load()) {
     return CorruptionError(fmt::format("mvcc: {} live keys in the kv data of {} but meta {} says {}",
                                        latest_.size(), engine_->dir(), codec::kMetaKeyCount,

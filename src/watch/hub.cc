@@ -39,12 +39,6 @@ bool Watcher::Matches(std::string_view k) const {
   return k < end;
 }
 
-bool Watcher::Wants(const mvcc::Event& e) const {
-  if (e.type == mvcc::EventType::kPut && has(kNoPut)) return false;
-  if (e.type == mvcc::EventType::kDelete && has(kNoDelete)) return false;
-  return Matches(e.kv.key);
-}
-
 // ---- Hub ----
 
 Hub::Hub(const mvcc::Store* store, Clock* clock, HubOptions options)
@@ -407,7 +401,9 @@ void Hub::FanOutLocked(std::span<Published> batch) {
     for (size_t i = 0; i < p.events.size(); ++i) {
       const EventRef& ev = p.events[i];
       auto hit = [&](Watcher* w) {
-        if (w->next_rev > rev || !w->Wants(*ev)) return;
+        // Both indexes below only hand over watchers whose key/range holds the
+        // event's key.
+        if (w->next_rev > rev || !w->PassesFilters(*ev)) return;
         auto [it, inserted] = pending_index_.emplace(w, pending_.size());
         if (!inserted) {
           Pending& cur = pending_[it->second];

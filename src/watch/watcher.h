@@ -55,7 +55,11 @@ class Watcher {
   std::string_view key() const { return {bytes(), key_len}; }
   std::string_view range_end() const { return {bytes() + key_len, end_len}; }
   bool Matches(std::string_view k) const;
-  bool Wants(const mvcc::Event& e) const;
+  // The NOPUT / NODELETE filters only (callers that already matched the key).
+  bool PassesFilters(const mvcc::Event& e) const {
+    return !(e.type == mvcc::EventType::kPut ? has(kNoPut) : has(kNoDelete));
+  }
+  bool Wants(const mvcc::Event& e) const { return PassesFilters(e) && Matches(e.kv.key); }
 
  private:
   Watcher() = default;
