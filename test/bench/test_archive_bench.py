@@ -41,8 +41,31 @@ def test_quick_run_prints_every_row(tmp_path):
     raw = json.loads(out_json.read_text())
     for key in "abcde":
         assert key in raw
+    # (c) comes from simultaneous pairs: two with the archiving server, one A/A.
+    paired = raw["c_paired"]
+    assert paired["ab_tput_cost"]["n"] == 2 and paired["aa_tput_cost"]["n"] == 1
+    assert all(len(r["throughput"]) == 2 and min(r["throughput"]) > 0 for r in paired["runs"])
+    c_row = next(line for line in out.splitlines() if line.startswith("| (c) "))
+    assert "simultaneous pairs" in c_row and "A/A control" in c_row
     assert raw["b"]["keys"] == raw["b"]["entries"] == 20000
     assert raw["a"]["runs"] and all(r["entries"] == 20000 for r in raw["a"]["runs"])
     # No server left behind: the script stops everything it started.
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert "--name archbench" not in ps
+
+
+def test_mean_ci_is_students_t_interval():
+    import importlib.util
+    import sys
+    sys.path.insert(0, os.path.dirname(SCRIPT))  # as when run by path: bench_common
+    spec = importlib.util.spec_from_file_location("archive_bench", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    r = mod.mean_ci([1.0, 2.0, 3.0, 4.0, 5.0])
+    # mean 3, sd sqrt(2.5), t(0.975, 4 df) = 2.776 -> half-width 2.776 * 1.5811 / sqrt(5)
+    assert r["n"] == 5 and abs(r["mean"] - 3.0) < 1e-12
+    assert abs(r["sd"] - 2.5 ** 0.5) < 1e-12
+    assert abs(r["ci95"] - 2.776 * 2.5 ** 0.5 / 5 ** 0.5) < 1e-9
+    assert mod.mean_ci([2.0])["ci95"] is None and mod.mean_ci([])["n"] == 0
+    big = mod.mean_ci([float(i % 3) for i in range(100)])  # beyond the table: normal 1.96
+    assert abs(big["ci95"] - 1.96 * big["sd"] / 10) < 1e-9
