@@ -16,6 +16,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "archive/prefetcher.h"
+
 namespace tidemark::archive {
 namespace {
 
@@ -25,78 +27,13 @@ bool ZeroDigest(const Digest& d) {
 
 std::string Range(uint64_t a, uint64_t b) { return std::to_string(a) + ".." + std::to_string(b); }
 
-// Fetches objects[from..] with a few threads, at most kWindow ahead of the
-// consumer, so a restore is not one round trip per chunk in sequence. Each
-// object goes through `fetch` on a worker thread (Get, and for a restore the
-// decoding too: digest, decompression and parsing run ahead of the apply
-// thread, on another core).
-template <typename T>
-class BasicPrefetcher {
- public:
-  static constexpr size_t kThreads = 8;
-  static constexpr size_t kWindow = 16;  // <= 16 chunks (<= ~128 MiB) in memory
-  using Fetch = std::function<Result<T>(const std::string& name)>;
-
-  BasicPrefetcher(std::vector<std::string> names, Fetch fetch)
-      : fetch_(std::move(fetch)), names_(std::move(names)), results_(names_.size()) {
-    for (size_t i = 0; i < std::min(kThreads, names_.size()); ++i) {
-      threads_.emplace_back([this] { Work(); });
-    }
-  }
-  ~BasicPrefetcher() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
-  // Blocks until object i is fetched. Each i is taken once, in order.
-  Result<T> Take(size_t i) {
-    std::unique_lock<std::mutex> lock(mu_);
-    consumed_ = i;
-    cv_.notify_all();
-    cv_.wait(lock, [&] { return results_[i].has_value(); });
-    Result<T> r = std::move(*results_[i]);
-    results_[i].reset();
-    return r;
-  }
-
- private:
-  void Work() {
-    for (;;) {
-      size_t i;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || (next_ < names_.size() && next_ < consumed_ + kWindow); });
-        if (stop_ || next_ >= names_.size()) return;
-        i = next_++;
-      }
-      Result<T> r = fetch_(names_[i]);
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        results_[i].emplace(std::move(r));
-      }
-      cv_.notify_all();
-    }
-  }
-
-  Fetch fetch_;
-  std::vector<std::string> names_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::optional<Result<T>>> results_;  // guarded by mu_
-  size_t next_ = 0;      // guarded by mu_
-  size_t consumed_ = 0;  // guarded by mu_
-  bool stop_ = false;    // guarded by mu_
-  std::vector<std::thread> threads_;
-};
-
 // Raw objects (verify).
 class Prefetcher : public BasicPrefetcher<std::string> {
  public:
   Prefetcher(ObjectStore* store, std::vector<std::string> names)
-      : BasicPrefetcher(std::move(names), [store](const std::string& n) { return store->Get(n); }) {}
+      : BasicPrefetcher(
+            std::move(names), [store](const std::string& n) { return store->Get(n); },
+            [](const std::string& bytes) { return static_cast<uint64_t>(bytes.size()); }) {}
 };
 
 // Decoded chunks (restore): the object's size and its verified content.
@@ -440,6 +377,10 @@ Result<RestoreResult> Restore(ObjectStore* store, uint64_t timeline, const Resto
         f.size = bytes.size();
         TM_ASSIGN_OR_RETURN(f.chunk, DecodeChunk(name, bytes));
         return f;
+      },
+      [](const FetchedChunk& f) {
+        // The decoded entries (about the raw body) are what stays in memory.
+        return f.chunk.header.raw_bytes + 64 * f.chunk.entries.size();
       });
   const size_t first_chunk = i;
   // Planned work for progress: through the end of the archive (the last

@@ -29,9 +29,10 @@ VALUE_BYTES = 100 << 10
 # the store (~170 MiB measured for 100, 300 and 600 MiB of data).
 SERVER_GROWTH_LIMIT = 96 * MiB
 RESTORE_RSS_LIMIT = 224 * MiB
-# `archive verify` is dominated by its chunk prefetching (up to 16 chunks
-# ahead plus 8 in flight, each up to ~8 MiB), also independent of the store.
-VERIFY_RSS_LIMIT = 320 * MiB
+# `archive verify` is dominated by its chunk prefetching: at most 64 MiB of
+# fetched chunks (src/archive/prefetcher.h) plus the ones being checked, also
+# independent of the store (71-98 MiB measured; 112-129 MiB with 8 MiB chunks).
+VERIFY_RSS_LIMIT = 192 * MiB
 
 
 def vm_hwm(pid):
