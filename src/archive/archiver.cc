@@ -472,6 +472,10 @@ Status Archiver::PutChunk(const std::string& name, const std::string& bytes) {
 
 Status Archiver::ShipChunk(uint64_t upto) {
   const uint64_t from = archived_.load() + 1;
+  if (unacked_ && unacked_->chunk.header.first_index == from) {
+    return PutEncodedChunk(std::move(unacked_->name), std::move(unacked_->chunk));
+  }
+  unacked_.reset();
   std::vector<wal::Entry> entries;
   Status s = CollectEntries(from, upto, &entries);
   if (s.code() == Code::kOutOfRange) {
@@ -500,18 +504,28 @@ Status Archiver::ShipChunk(uint64_t upto) {
   }
   TM_ASSIGN_OR_RETURN(EncodedChunk c,
                       EncodeChunk(options_.timeline, entries, prev_digest_, options_.zstd_level));
-  const std::string name = ChunkName(options_.timeline, c.header.first_index);
+  std::string name = ChunkName(options_.timeline, c.header.first_index);
+  return PutEncodedChunk(std::move(name), std::move(c));
+}
+
+Status Archiver::PutEncodedChunk(std::string name, EncodedChunk c) {
   const int64_t put_start = clock_->MonotonicNanos();
-  s = PutChunk(name, c.bytes);
+  Status s = PutChunk(name, c.bytes);
   {
     std::lock_guard<std::mutex> lock(mu_);
     const int64_t took = clock_->MonotonicNanos() - put_start;
     put_ewma_nanos_ = put_ewma_nanos_ == 0 ? took : (put_ewma_nanos_ * 7 + took) / 8;
   }
   if (!s.ok()) {
-    if (s.code() != Code::kFailedPrecondition) Failure(s);
+    if (s.code() != Code::kFailedPrecondition) {
+      Failure(s);
+      unacked_ = UnackedChunk{std::move(name), std::move(c)};  // retried as is
+    } else {
+      unacked_.reset();  // fenced: archiving has stopped
+    }
     return s;
   }
+  unacked_.reset();
   Success();
   prev_digest_ = c.digest;
   last_chunk_ = name;

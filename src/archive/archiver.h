@@ -221,6 +221,9 @@ class Archiver {
   // in `dir` could leave less than options_.min_free_bytes free.
   Status CheckSpoolRoom(const std::string& dir);
   Status ShipChunk(uint64_t upto);
+  // Puts one encoded chunk (create-only) and advances; keeps it in unacked_
+  // for an exact retry when the Put fails.
+  Status PutEncodedChunk(std::string name, EncodedChunk c);
   Status CollectEntries(uint64_t from, uint64_t upto, std::vector<wal::Entry>* out);
   Status PutChunk(const std::string& name, const std::string& bytes);
   Status WriteManifest();
@@ -263,6 +266,17 @@ class Archiver {
   // Archiver-thread state.
   std::optional<Digest> prev_digest_;
   std::string last_chunk_;
+  // The last chunk whose Put failed. A failed Put may still have been
+  // stored (the reply was lost: connection reset, timeout), so it is retried
+  // with exactly these bytes; a chunk re-cut from a longer queue would have
+  // other bytes under the same name, which PutChunk must read as a second
+  // writer. Dropped once archived_ moves past its start (a base). Archiver
+  // thread only.
+  struct UnackedChunk {
+    std::string name;
+    EncodedChunk chunk;
+  };
+  std::optional<UnackedChunk> unacked_;
   int64_t last_manifest_nanos_ = 0;
   int64_t last_request_nanos_ = 0;
   int64_t last_base_nanos_ = 0;

@@ -1,6 +1,7 @@
 #include "archive/base_file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -314,6 +315,30 @@ class CollectSink : public RestoreSink {
 
 // Restore and verify read file-backed bases in place (directory) or via a
 // download that leaves nothing behind; corruption names object and offset.
+TEST(ObjectStoreFiles, DownloadIsRefusedWhenTheSpoolDiskIsTooSmall) {
+  test::TempDir dir;
+  DirObjectStore store(dir.Join("archive"));
+  const std::string data = TestSnapshot();
+  ASSERT_TRUE(store.Put("tl-x/base/a.tmbase", data).ok());
+  RemoteLikeStore remote(&store);
+  ASSERT_EQ(::mkdir(dir.Join("spool").c_str(), 0755), 0);
+  // Larger than any disk: refused before a byte is fetched.
+  auto big = OpenLocalObject(&remote, "tl-x/base/a.tmbase", dir.Join("spool"), uint64_t{1} << 60);
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.status().code(), Code::kResourceExhausted);
+  EXPECT_NE(big.status().message().find("not enough free space in " + dir.Join("spool") +
+                                        " to download tl-x/base/a.tmbase"),
+            std::string::npos)
+      << big.status().message();
+  EXPECT_EQ(remote.gets, 0);
+  // Its real size fits.
+  auto ok = OpenLocalObject(&remote, "tl-x/base/a.tmbase", dir.Join("spool"), data.size());
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(remote.gets, 1);
+  // A local object is read in place: no download, no check.
+  EXPECT_TRUE(OpenLocalObject(&store, "tl-x/base/a.tmbase", "", uint64_t{1} << 60).ok());
+}
+
 TEST(BaseFile, RestoreAndVerifyStreamTheBase) {
   test::TempDir dir;
   DirObjectStore store(dir.Join("archive"));

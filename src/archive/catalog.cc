@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -60,7 +61,7 @@ LocalObject::~LocalObject() {
 }
 
 Result<LocalObject> OpenLocalObject(ObjectStore* store, const std::string& name,
-                                    const std::string& spool_dir) {
+                                    const std::string& spool_dir, uint64_t expected_size) {
   const std::string local = store->LocalPath(name);
   if (!local.empty()) {
     int fd = ::open(local.c_str(), O_RDONLY | O_CLOEXEC);
@@ -76,6 +77,16 @@ Result<LocalObject> OpenLocalObject(ObjectStore* store, const std::string& name,
   if (dir.empty()) {
     const char* tmp = std::getenv("TMPDIR");
     dir = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
+  }
+  struct statvfs fs;
+  if (expected_size > 0 && ::statvfs(dir.c_str(), &fs) == 0) {
+    const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+    if (free_bytes < expected_size) {
+      return Status(Code::kResourceExhausted,
+                    "archive: not enough free space in " + dir + " to download " + name +
+                        " from " + store->url() + ": it is " + std::to_string(expected_size) +
+                        " bytes and only " + std::to_string(free_bytes) + " are free");
+    }
   }
   const std::string path = dir + "/.tidemark-fetch-" + std::to_string(::getpid()) + "-" +
                            std::to_string(g_fetch_seq.fetch_add(1)) + ".spool";
@@ -303,7 +314,8 @@ Result<RestoreResult> Restore(ObjectStore* store, uint64_t timeline, const Resto
   // sink, then decompressed into it as it is read. Memory stays bounded.
   RestoreResult r;
   {
-    TM_ASSIGN_OR_RETURN(LocalObject obj, OpenLocalObject(store, base->name, spool_dir));
+    TM_ASSIGN_OR_RETURN(LocalObject obj,
+                        OpenLocalObject(store, base->name, spool_dir, base->size));
     TM_ASSIGN_OR_RETURN(CheckedBase checked, CheckBaseFile(base->name, obj.fd()));
     const BaseHeader& h = checked.header;
     if (h.index != base->index || h.revision != base->revision || h.timeline != timeline) {
@@ -499,7 +511,7 @@ Result<VerifyReport> Verify(ObjectStore* store, uint64_t timeline, bool deep,
   for (const auto& b : cat.bases) {
     ++rep.bases;
     // Read as a restore reads it: bounded memory, whatever its size.
-    auto obj = OpenLocalObject(store, b.name, spool_dir);
+    auto obj = OpenLocalObject(store, b.name, spool_dir, b.size);
     if (!obj.ok()) {
       rep.problems.push_back(obj.status().message());
       continue;

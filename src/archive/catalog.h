@@ -214,7 +214,11 @@ class LocalObject {
  private:
   int fd_ = -1;
 };
+// `expected_size` (from the listing; 0 = unknown): a download is refused up
+// front with kResourceExhausted, naming the directory, when its file system
+// has less free space than that (a restore downloads into the data dir it
+// builds, which then has to hold the restored store too).
 Result<LocalObject> OpenLocalObject(ObjectStore* store, const std::string& name,
-                                    const std::string& spool_dir);
+                                    const std::string& spool_dir, uint64_t expected_size = 0);
 
 }  // namespace tidemark::archive

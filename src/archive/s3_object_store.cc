@@ -81,8 +81,25 @@ struct UploadState {
   size_t offset = 0;
 };
 
+// Get: the body into memory, allocated once at the announced Content-Length
+// (not grown by doubling, which could hold twice an 8 MiB chunk).
+struct BodySink {
+  std::string* body = nullptr;
+  CURL* handle = nullptr;
+  bool sized = false;
+};
+
 size_t WriteCb(char* ptr, size_t size, size_t n, void* ud) {
-  static_cast<std::string*>(ud)->append(ptr, size * n);
+  auto* b = static_cast<BodySink*>(ud);
+  if (!b->sized) {
+    b->sized = true;
+    curl_off_t len = -1;
+    if (curl_easy_getinfo(b->handle, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len) == CURLE_OK &&
+        len > 0 && len <= (curl_off_t{1} << 32)) {
+      b->body->reserve(b->body->size() + static_cast<size_t>(len));
+    }
+  }
+  b->body->append(ptr, size * n);
   return size * n;
 }
 
@@ -330,6 +347,7 @@ class S3Store final : public ObjectStore {
     CURL* h = handle.get();
     curl_easy_reset(h);
     Response r;
+    BodySink body_sink{&r.body, h};
     char errbuf[CURL_ERROR_SIZE] = {0};
     const std::string u = UrlFor(key, query);
     curl_easy_setopt(h, CURLOPT_URL, u.c_str());
@@ -353,7 +371,7 @@ class S3Store final : public ObjectStore {
       curl_easy_setopt(h, CURLOPT_WRITEDATA, sink);
     } else {
       curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, WriteCb);
-      curl_easy_setopt(h, CURLOPT_WRITEDATA, &r.body);
+      curl_easy_setopt(h, CURLOPT_WRITEDATA, &body_sink);
     }
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, HeaderCb);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &r.etag);
