@@ -44,25 +44,38 @@ def vm_hwm(pid):
     raise AssertionError("no VmHWM in /proc/%d/status" % pid)
 
 
+# Runs a command as the child of a fresh, small Python and writes the child's
+# max RSS to argv[1]. Measuring through wait4 from this (pytest) process is
+# wrong: Linux carries the forking process's RSS high-water mark over fork and
+# exec into ru_maxrss, so after earlier tests grew pytest to a few hundred MiB
+# every child "peaked" at least that high.
+_MEASURE = """
+import resource, subprocess, sys
+rc = subprocess.call(sys.argv[2:], stdin=subprocess.DEVNULL)
+with open(sys.argv[1], "w") as f:
+    f.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024))
+sys.exit(rc)
+"""
+
+
 def run_measured(*args, timeout=300):
     """Runs `tidemark args...`; returns (returncode, stdout, stderr, max RSS in bytes) of
-    exactly that child (wait4), not of every child the test process ever had."""
+    exactly that run (see _MEASURE), whatever this test process's own size."""
     import tempfile
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        p = subprocess.Popen([binary(), *args], stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while True:
-            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-            if pid == p.pid:
-                break
-            if time.monotonic() > deadline:
-                p.kill()
-                raise AssertionError(f"tidemark {' '.join(args)} did not finish in {timeout}s")
-            time.sleep(0.05)
-        p.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, \
+            tempfile.NamedTemporaryFile("r") as rss:
+        p = subprocess.Popen(["/usr/bin/python3", "-c", _MEASURE, rss.name, binary(), *args],
+                             stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                             start_new_session=True)
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, 9)  # the helper and tidemark under it
+            p.wait()
+            raise AssertionError(f"tidemark {' '.join(args)} did not finish in {timeout}s")
         out.seek(0)
         err.seek(0)
-        return p.returncode, out.read(), err.read(), ru.ru_maxrss * 1024
+        return p.returncode, out.read(), err.read(), int(rss.read() or 0)
 
 
 def put_values(endpoint, keys, value_bytes, threads=8, prefix="big"):
