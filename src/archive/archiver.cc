@@ -3,13 +3,11 @@
 #include <pthread.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
 
 #include <nlohmann/json.hpp>
@@ -297,11 +295,7 @@ Status Archiver::Resume() {
 }
 
 std::string Archiver::SpoolPath() {
-  std::string dir = options_.spool_dir;
-  if (dir.empty()) {
-    const char* tmp = std::getenv("TMPDIR");
-    dir = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
-  }
+  const std::string dir = options_.spool_dir.empty() ? DefaultScratchDir() : options_.spool_dir;
   return dir + "/base-" + TimelineHex(options_.timeline) + "-" + std::to_string(::getpid()) + "-" +
          std::to_string(++spool_seq_) + ".spool";
 }
@@ -321,9 +315,9 @@ Result<BaseFileInfo> Archiver::BuildBase(const std::string& path, BaseSnapshot* 
 
 Status Archiver::CheckSpoolRoom(const std::string& dir) {
   const uint64_t need = base_->EstimateBaseBytes();
-  struct statvfs fs;
-  if (::statvfs(dir.c_str(), &fs) != 0) return Status::Ok();  // unknown: let the write tell
-  const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  const std::optional<uint64_t> free = FreeBytes(dir);
+  if (!free) return Status::Ok();  // unknown: let the write tell
+  const uint64_t free_bytes = *free;
   if (need > free_bytes || free_bytes - need < options_.min_free_bytes) {
     return Status(Code::kResourceExhausted,
         "archive: not enough free space to build a base snapshot in " + dir + ": the store is ~" +

@@ -2,13 +2,11 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <cstdlib>
 #include <condition_variable>
 #include <cstring>
 #include <functional>
@@ -73,19 +71,14 @@ Result<LocalObject> OpenLocalObject(ObjectStore* store, const std::string& name,
     }
     return LocalObject(fd);
   }
-  std::string dir = spool_dir;
-  if (dir.empty()) {
-    const char* tmp = std::getenv("TMPDIR");
-    dir = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
-  }
-  struct statvfs fs;
-  if (expected_size > 0 && ::statvfs(dir.c_str(), &fs) == 0) {
-    const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
-    if (free_bytes < expected_size) {
+  const std::string dir = spool_dir.empty() ? DefaultScratchDir() : spool_dir;
+  if (expected_size > 0) {
+    const std::optional<uint64_t> free_bytes = FreeBytes(dir);
+    if (free_bytes && *free_bytes < expected_size) {
       return Status(Code::kResourceExhausted,
                     "archive: not enough free space in " + dir + " to download " + name +
                         " from " + store->url() + ": it is " + std::to_string(expected_size) +
-                        " bytes and only " + std::to_string(free_bytes) + " are free");
+                        " bytes and only " + std::to_string(*free_bytes) + " are free");
     }
   }
   const std::string path = dir + "/.tidemark-fetch-" + std::to_string(::getpid()) + "-" +

@@ -5,11 +5,13 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <vector>
@@ -121,6 +123,17 @@ Status FsyncFile(const std::string& path) { return FsyncPath(path, 0, "file"); }
 
 }  // namespace
 
+std::string DefaultScratchDir() {
+  const char* tmp = std::getenv("TMPDIR");
+  return tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
+}
+
+std::optional<uint64_t> FreeBytes(const std::string& dir) {
+  struct statvfs fs;
+  if (::statvfs(dir.c_str(), &fs) != 0) return std::nullopt;
+  return static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+}
+
 Status ObjectStore::PutFile(const std::string& name, const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Errno("open", path);
@@ -184,26 +197,11 @@ Status DirObjectStore::WriteTemp(const std::string& name, std::string_view data,
   TM_RETURN_IF_ERROR(TempPath(name, tmp_path, final_path));
   int fd = ::open(tmp_path->c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Errno("create", *tmp_path);
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      Status s = Errno("write", *tmp_path);
-      ::close(fd);
-      ::unlink(tmp_path->c_str());
-      return s;
-    }
-    off += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    Status s = Errno("fsync", *tmp_path);
-    ::close(fd);
-    ::unlink(tmp_path->c_str());
-    return s;
-  }
+  Status s = WriteAll(fd, data.data(), data.size(), *tmp_path);
+  if (s.ok() && ::fsync(fd) != 0) s = Errno("fsync", *tmp_path);
   ::close(fd);
-  return Status::Ok();
+  if (!s.ok()) ::unlink(tmp_path->c_str());
+  return s;
 }
 
 Status DirObjectStore::Put(const std::string& name, std::string_view data) {

@@ -77,6 +77,12 @@ struct ObjectStoreOptions {
   std::string session_token;
 };
 
+// Where local scratch files go when no directory is given: $TMPDIR, or /tmp.
+std::string DefaultScratchDir();
+// Bytes available to unprivileged writers on the file system holding `dir`
+// (statvfs f_bavail), or nullopt when it cannot be told.
+std::optional<uint64_t> FreeBytes(const std::string& dir);
+
 // file:///abs/dir (or a plain absolute path) -> DirObjectStore, creating the
 // directory; s3://bucket/prefix -> S3 store. Errors: kInvalidArgument for
 // unknown schemes or missing S3 credentials.

@@ -37,6 +37,8 @@ struct Fake {
 
 using Obj = std::pair<std::string, uint64_t>;
 
+uint64_t SizeOf(const Obj& o) { return o.second; }
+
 // Takes every object in order, but before each Take waits until the workers
 // have run as far ahead as `ahead` objects (or started everything), so the
 // budget, not the consumer's speed, is what stops them. Returns the most
@@ -66,7 +68,7 @@ TEST(PrefetcherTest, EveryObjectInOrder) {
   std::atomic<int> alive{0}, started{0};
   const size_t n = 200;
   BasicPrefetcher<Obj> p(Names(n), Fake{1000, &alive, &started},
-                         [](const Obj& o) { return o.second; });
+                         SizeOf);
   for (size_t i = 0; i < n; ++i) {
     auto r = p.Take(i);
     ASSERT_TRUE(r.ok());
@@ -83,7 +85,7 @@ TEST(PrefetcherTest, BudgetBoundsWhatIsFetchedAhead) {
   const size_t n = 40;
   PrefetchLimits limits{.threads = 4, .window = 16, .budget_bytes = 32 * kMiB};
   BasicPrefetcher<Obj> p(Names(n), Fake{10 * kMiB, &alive, &started},
-                         [](const Obj& o) { return o.second; }, limits);
+                         SizeOf, limits);
   const int most = ConsumeSlowly(&p, n, 3, &alive, &started);
   EXPECT_EQ(most, 3);
   EXPECT_LE(p.peak_held_bytes(), 3 * 10 * kMiB);
@@ -95,7 +97,7 @@ TEST(PrefetcherTest, WindowBoundsSmallObjects) {
   const size_t n = 60;
   PrefetchLimits limits{.threads = 4, .window = 8, .budget_bytes = 64 * kMiB};
   BasicPrefetcher<Obj> p(Names(n), Fake{1024, &alive, &started},
-                         [](const Obj& o) { return o.second; }, limits);
+                         SizeOf, limits);
   // The budget allows far more; the window stops the workers 8 objects
   // after the last one taken.
   const int most = ConsumeSlowly(&p, n, 8, &alive, &started);
@@ -107,7 +109,7 @@ TEST(PrefetcherTest, ObjectsLargerThanTheBudgetStillGetThrough) {
   const size_t n = 10;
   PrefetchLimits limits{.threads = 3, .window = 16, .budget_bytes = 8 * kMiB};
   BasicPrefetcher<Obj> p(Names(n), Fake{100 * kMiB, &alive, &started},
-                         [](const Obj& o) { return o.second; }, limits);
+                         SizeOf, limits);
   const int most = ConsumeSlowly(&p, n, 1, &alive, &started);
   EXPECT_EQ(most, 1);  // one at a time
   EXPECT_EQ(started.load(), static_cast<int>(n));
@@ -120,7 +122,7 @@ TEST(PrefetcherTest, ErrorsArriveInTheirPlace) {
         if (name == "obj-7") return NotFoundError("no such object: " + name);
         return std::make_pair(name, uint64_t{10});
       },
-      [](const Obj& o) { return o.second; });
+      SizeOf);
   for (size_t i = 0; i < 20; ++i) {
     auto r = p.Take(i);
     if (i == 7) {
@@ -136,7 +138,7 @@ TEST(PrefetcherTest, DestroyedBeforeEverythingIsTaken) {
   std::atomic<int> alive{0}, started{0};
   {
     BasicPrefetcher<Obj> p(Names(100), Fake{1 * kMiB, &alive, &started},
-                           [](const Obj& o) { return o.second; });
+                           SizeOf);
     ASSERT_TRUE(p.Take(0).ok());
   }  // joins its workers without hanging
   EXPECT_LT(started.load(), 100);

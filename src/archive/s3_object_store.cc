@@ -7,10 +7,10 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <functional>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -107,7 +107,6 @@ size_t WriteCb(char* ptr, size_t size, size_t n, void* ud) {
 // whole in memory); any other body (an S3 XML error) to `error_body`.
 struct FileSink {
   int fd = -1;
-  std::string path;
   CURL* handle = nullptr;
   uint64_t offset = 0;
   int error = 0;  // errno of a failed local write (the transfer is aborted)
@@ -212,7 +211,6 @@ class S3Store final : public ObjectStore {
     if (fd < 0) return LocalError("create", path);
     FileSink sink;
     sink.fd = fd;
-    sink.path = path;
     Response r = Do("GET", Key(name), "", {}, {}, &sink);
     const int close_rc = ::close(fd);
     if (sink.error != 0) {

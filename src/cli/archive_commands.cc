@@ -468,8 +468,7 @@ int RunVerify() {
     std::string scratch = st.scratch_dir;
     bool made = false;
     if (scratch.empty()) {
-      const char* tmp = std::getenv("TMPDIR");
-      std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/tidemark-verify-XXXXXX";
+      std::string tmpl = archive::DefaultScratchDir() + "/tidemark-verify-XXXXXX";
       if (::mkdtemp(tmpl.data()) == nullptr) {
         return Fail(IoError("verify --deep: cannot create a scratch dir from " + tmpl));
       }
